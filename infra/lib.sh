@@ -34,12 +34,19 @@ apt_ensure() {
   log "installed: ${missing[*]}"
 }
 
+# proc_alive PID — true while PID runs. An exited process that init has not reaped yet (state Z; init here
+# reaps about once a second) counts as gone, so stops do not wait on corpses.
+proc_alive() {
+  kill -0 "$1" 2>/dev/null || return 1
+  [ "$(awk '{print $3}' "/proc/$1/stat" 2>/dev/null)" != "Z" ]
+}
+
 # pid_alive NAME — true when $RUN_DIR/NAME.pid names a live process.
 pid_alive() {
   local f="$RUN_DIR/$1.pid" pid
   [ -f "$f" ] || return 1
   pid=$(tr -dc '0-9' <"$f")
-  [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null
+  [ -n "$pid" ] && proc_alive "$pid"
 }
 
 # stop_pid NAME [GRACE_SECONDS] — SIGTERM the process in NAME.pid, SIGKILL after the grace time, remove the file.
@@ -47,10 +54,10 @@ stop_pid() {
   local name=$1 grace=${2:-10} f="$RUN_DIR/$1.pid" pid i
   [ -f "$f" ] || return 0
   pid=$(tr -dc '0-9' <"$f")
-  if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null; then
+  if [ -n "$pid" ] && proc_alive "$pid"; then
     kill -TERM "$pid" 2>/dev/null || true
-    for ((i = 0; i < grace * 10; i++)); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then log "$name did not stop in ${grace}s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
+    for ((i = 0; i < grace * 10; i++)); do proc_alive "$pid" || break; sleep 0.1; done
+    if proc_alive "$pid"; then log "$name did not stop in ${grace}s, killing"; kill -KILL "$pid" 2>/dev/null || true; fi
   fi
   rm -f "$f"
 }
@@ -75,3 +82,29 @@ wait_port() {
 }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# run_as USER CMD... — runs CMD as USER from / (so a cwd USER cannot read, e.g. /root, causes no warnings).
+run_as() {
+  local user=$1; shift
+  (cd / && runuser -u "$user" -- "$@")
+}
+
+# grant_traverse USER PATH... — makes sure USER can reach each PATH: every ancestor directory USER cannot traverse
+# (e.g. a checkout under a 0700 `mktemp -d`) gets o+x (search only, no listing), and each change is logged.
+grant_traverse() {
+  local user=$1 target dir parts p
+  shift
+  for target in "$@"; do
+    dir=""
+    IFS=/ read -r -a parts <<<"${target#/}"
+    for p in "${parts[@]}"; do
+      [ -n "$p" ] || continue
+      dir="$dir/$p"
+      [ -d "$dir" ] || break
+      if ! run_as "$user" test -x "$dir"; then
+        log "granting o+x on $dir so that user $user can reach $target"
+        chmod o+x "$dir"
+      fi
+    done
+  done
+}

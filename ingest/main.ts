@@ -1,0 +1,23 @@
+import { loadConfig } from '../lib/config.js';
+import { createPool } from '../lib/db/pool.js';
+import { createSchemaRegistry } from '../lib/kafka/avro.js';
+import { createKafka } from '../lib/kafka/client.js';
+import { runMain, stopAll } from '../lib/lifecycle.js';
+import { createLogger } from '../lib/logger.js';
+import { start } from './service.js';
+
+// Composition root of the ingest bridge: the only place its clients are built.
+const config = loadConfig();
+const logger = createLogger('ingest', config.logLevel);
+await runMain('ingest', logger, config.shutdownGraceMs, async () => {
+  const pipelinePool = createPool(config.postgres.pipelineUrl, 'parking-ingest', config.postgres.poolMax);
+  const kafka = createKafka(config.kafka, logger, 'parking-ingest');
+  const service = await start({
+    config,
+    logger,
+    pipelinePool,
+    kafka,
+    registry: createSchemaRegistry(config.schemaRegistry),
+  });
+  return { stop: () => stopAll([{ stop: () => pipelinePool.end() }, service]) };
+});

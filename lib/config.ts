@@ -1,0 +1,131 @@
+import { z } from 'zod';
+import { PlatformError } from './errors.js';
+
+/**
+ * The only module that reads process.env. Every service calls loadConfig() once in its main.ts and passes the
+ * frozen result (or narrow parts of it) down. Defaults point at the local stack started by infra/stack.sh; in
+ * production every value comes from the environment (see README, "Running against real services").
+ */
+const port = z.coerce.number().int().min(1).max(65535);
+const bool = z
+  .enum(['true', 'false', '1', '0', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1');
+
+const local = {
+  pgHost: '127.0.0.1',
+  pgPort: 55432,
+};
+
+/** Development passwords of the local stack's login roles; never used when the URLs are given. */
+export const localPasswords = { api: 'parking-api-dev', pipeline: 'parking-pipeline-dev' } as const;
+
+const envSchema = z.object({
+  LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  PG_HOST: z.string().default(local.pgHost),
+  PG_PORT: port.default(local.pgPort),
+  PG_DATABASE: z.string().default('parking'),
+  PG_SUPERUSER_PASSWORD: z.string().default('postgres-dev'),
+  PG_MIGRATE_URL: z.string().optional(),
+  PG_API_URL: z.string().optional(),
+  PG_PIPELINE_URL: z.string().optional(),
+  PG_API_PASSWORD: z.string().optional(),
+  PG_PIPELINE_PASSWORD: z.string().optional(),
+  PG_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
+  KAFKA_BROKERS: z.string().default('127.0.0.1:59092'),
+  KAFKA_CLIENT_ID: z.string().default('parking-platform'),
+  KAFKA_SSL: bool,
+  KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
+  KAFKA_SASL_USERNAME: z.string().optional(),
+  KAFKA_SASL_PASSWORD: z.string().optional(),
+  KAFKA_CONTROL_PORT: port.default(59093),
+  SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:58081'),
+  SCHEMA_REGISTRY_USERNAME: z.string().optional(),
+  SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
+  MQTT_URL: z.string().default('mqtt://127.0.0.1:51883'),
+  MQTT_USERNAME: z.string().optional(),
+  MQTT_PASSWORD: z.string().optional(),
+  MQTT_CLIENT_ID: z.string().default('parking-ingest'),
+  MQTT_EVENT_TOPIC: z.string().default('application/+/device/+/event/+'),
+  REDIS_URL: z.string().default('redis://127.0.0.1:56379'),
+  API_PORT: port.default(58080),
+  BIND_HOST: z.string().default('127.0.0.1'),
+  INGEST_HTTP_PORT: port.default(58090),
+  PROCESSORS_HTTP_PORT: port.default(58091),
+  TOPIC_UPLINKS: z.string().default('parking.uplinks.v1'),
+  TOPIC_DEAD_LETTER: z.string().default('parking.dead-letter.v1'),
+  OCCUPANCY_GROUP_ID: z.string().default('parking-occupancy'),
+  CONSOLE_DIST: z.string().default('dashboards/console/dist'),
+  SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
+});
+
+export type Env = Record<string, string | undefined>;
+
+function pgUrl(user: string, password: string, env: z.infer<typeof envSchema>): string {
+  return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${env.PG_HOST}:${env.PG_PORT}/${env.PG_DATABASE}`;
+}
+
+export function loadConfig(env: Env = process.env) {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    const problems = parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ');
+    throw new PlatformError('CONFIG_INVALID', `invalid configuration: ${problems}`);
+  }
+  const e = parsed.data;
+  const sasl =
+    e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD
+      ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD }
+      : undefined;
+  const config = {
+    logLevel: e.LOG_LEVEL,
+    postgres: {
+      // Three connection identities, one per database role (schemas/sql): migrations run as a role that may
+      // create objects and roles; the API is bound by RLS; the pipeline writes for every tenant.
+      migrateUrl: e.PG_MIGRATE_URL ?? pgUrl('postgres', e.PG_SUPERUSER_PASSWORD, e),
+      apiUrl: e.PG_API_URL ?? pgUrl('parking_api', e.PG_API_PASSWORD ?? localPasswords.api, e),
+      pipelineUrl: e.PG_PIPELINE_URL ?? pgUrl('parking_pipeline', e.PG_PIPELINE_PASSWORD ?? localPasswords.pipeline, e),
+      // Set on the login roles by `schemas/migrate.ts` when given (the local stack gives the local ones).
+      rolePasswords: { api: e.PG_API_PASSWORD, pipeline: e.PG_PIPELINE_PASSWORD },
+      poolMax: e.PG_POOL_MAX,
+    },
+    kafka: {
+      brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
+      clientId: e.KAFKA_CLIENT_ID,
+      ssl: e.KAFKA_SSL,
+      sasl,
+      controlPort: e.KAFKA_CONTROL_PORT,
+    },
+    schemaRegistry: {
+      url: e.SCHEMA_REGISTRY_URL,
+      auth:
+        e.SCHEMA_REGISTRY_USERNAME && e.SCHEMA_REGISTRY_PASSWORD
+          ? { username: e.SCHEMA_REGISTRY_USERNAME, password: e.SCHEMA_REGISTRY_PASSWORD }
+          : undefined,
+    },
+    mqtt: {
+      url: e.MQTT_URL,
+      username: e.MQTT_USERNAME,
+      password: e.MQTT_PASSWORD,
+      clientId: e.MQTT_CLIENT_ID,
+      eventTopic: e.MQTT_EVENT_TOPIC,
+    },
+    redisUrl: e.REDIS_URL,
+    api: { host: e.BIND_HOST, port: e.API_PORT, consoleDist: e.CONSOLE_DIST },
+    ingest: { host: e.BIND_HOST, httpPort: e.INGEST_HTTP_PORT },
+    topics: { uplinks: e.TOPIC_UPLINKS, deadLetter: e.TOPIC_DEAD_LETTER },
+    processors: { host: e.BIND_HOST, httpPort: e.PROCESSORS_HTTP_PORT },
+    occupancy: { groupId: e.OCCUPANCY_GROUP_ID },
+    shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
+  };
+  return deepFreeze(config);
+}
+
+export type Config = ReturnType<typeof loadConfig>;
+
+function deepFreeze<T>(value: T): T {
+  if (value && typeof value === 'object') {
+    for (const v of Object.values(value)) deepFreeze(v);
+    Object.freeze(value);
+  }
+  return value;
+}
