@@ -2,6 +2,7 @@
 import js from '@eslint/js';
 import tseslint from 'typescript-eslint';
 import importX from 'eslint-plugin-import-x';
+import { createTypeScriptImportResolver } from 'eslint-import-resolver-typescript';
 
 const ioModules = ['kafkajs', 'pg', 'ioredis', 'mqtt', 'express', 'node:net', 'node:http', 'node:fs'];
 
@@ -11,6 +12,7 @@ export default tseslint.config(
   ...tseslint.configs.recommended,
   {
     plugins: { 'import-x': importX },
+    settings: { 'import-x/resolver-next': [createTypeScriptImportResolver({ project: './tsconfig.json' })] },
     languageOptions: { parserOptions: { projectService: false } },
     rules: {
       'import-x/no-cycle': 'error',
@@ -22,7 +24,10 @@ export default tseslint.config(
   {
     files: ['processors/**/*.ts', 'ingest/**/*.ts', 'lib/**/*.ts'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['**/api/**'], message: 'processors/ingest/lib must not import api/' }] }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['**/api/**'], message: 'processors/ingest/lib must not import api/' }] },
+      ],
     },
   },
   {

@@ -8,7 +8,7 @@ export default defineConfig({
       {
         test: {
           name: 'unit',
-          include: ['**/*.test.ts'],
+          include: ['**/*.test.ts', '**/*.test.tsx'],
           exclude: ['**/*.int.test.ts', 'node_modules/**', '.data/**'],
           environment: 'node',
         },

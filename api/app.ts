@@ -33,7 +33,9 @@ export function createApp(deps: ApiDeps): Express {
   if (deps.consoleDist && existsSync(deps.consoleDist)) {
     app.use('/console', express.static(deps.consoleDist, { index: 'index.html' }));
   }
-  app.use((req, _res, next) => next(new PlatformError('NOT_FOUND', `no route for ${req.method} ${req.path}`)));
+  app.use((req, _res, next) =>
+    next(new PlatformError('NOT_FOUND', `no route for ${req.method} ${req.path}`)),
+  );
   app.use(problemHandler(deps.logger));
   return app;
 }

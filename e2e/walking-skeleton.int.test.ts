@@ -55,7 +55,13 @@ async function getSpace(apiKey: string, spaceId: string) {
 }
 
 async function sendReading(occupied: boolean, time = new Date()) {
-  return publishUplink(publisher, { devEui: tenant.devEui, fCnt: fCnt++, fPort: 102, payload: tbms100Payload(occupied), time });
+  return publishUplink(publisher, {
+    devEui: tenant.devEui,
+    fCnt: fCnt++,
+    fPort: 102,
+    payload: tbms100Payload(occupied),
+    time,
+  });
 }
 
 beforeAll(async () => {
@@ -107,7 +113,9 @@ describe('one uplink end to end', () => {
   });
 
   it('the record on Kafka is Avro in the Confluent wire format, keyed by DevEUI, readable by a fresh registry client', async () => {
-    const consumer = createKafka(config.kafka, logger, `e2e-reader-${run}`).consumer({ groupId: `e2e-reader-${run}` });
+    const consumer = createKafka(config.kafka, logger, `e2e-reader-${run}`).consumer({
+      groupId: `e2e-reader-${run}`,
+    });
     const seen: Array<{ key: string; value: Buffer }> = [];
     await consumer.connect();
     await consumer.subscribe({ topic: topics.uplinks, fromBeginning: true });
@@ -117,7 +125,10 @@ describe('one uplink end to end', () => {
       },
     });
     try {
-      await eventually(async () => seen.length, (n) => n >= 1);
+      await eventually(
+        async () => seen.length,
+        (n) => n >= 1,
+      );
     } finally {
       await consumer.disconnect();
     }

@@ -105,7 +105,10 @@ export function createBridge(deps: BridgeDeps) {
       try {
         await deps.sink.send(deps.topics.uplinks, [{ key: built.record.devEui, value: built.value }]);
       } catch (error) {
-        throw new PlatformError('KAFKA_UNAVAILABLE', 'publishing the uplink failed', { cause: error, retriable: true });
+        throw new PlatformError('KAFKA_UNAVAILABLE', 'publishing the uplink failed', {
+          cause: error,
+          retriable: true,
+        });
       }
       metrics.published.inc({ source: raw.source, tenant: built.record.tenantId });
       metrics.publishSeconds.observe({ source: raw.source }, (Date.now() - raw.receivedAt) / 1000);

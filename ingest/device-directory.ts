@@ -28,9 +28,10 @@ export class DeviceDirectory {
     if (cached !== undefined) return cached;
     let rows: Array<{ tenant_id: string; space_id: string | null; codec: string }>;
     try {
-      ({ rows } = await this.#pool.query('SELECT tenant_id, space_id, codec FROM sensor_devices WHERE dev_eui = $1', [
-        key,
-      ]));
+      ({ rows } = await this.#pool.query(
+        'SELECT tenant_id, space_id, codec FROM sensor_devices WHERE dev_eui = $1',
+        [key],
+      ));
     } catch (error) {
       throw new PlatformError('DB_UNAVAILABLE', 'device lookup failed', { cause: error, retriable: true });
     }

@@ -31,7 +31,11 @@ export interface IngestDeps {
 export async function start(deps: IngestDeps) {
   const { config, logger } = deps;
   const metrics = createIngestMetrics();
-  const uplinkSerde = await registerValueSchema<UplinkRecord>(deps.registry, config.topics.uplinks, readAvroSchema('uplink'));
+  const uplinkSerde = await registerValueSchema<UplinkRecord>(
+    deps.registry,
+    config.topics.uplinks,
+    readAvroSchema('uplink'),
+  );
   const deadLetterSerde = await registerValueSchema<DeadLetterRecord>(
     deps.registry,
     config.topics.deadLetter,

@@ -74,7 +74,11 @@ export function loadConfig(env: Env = process.env) {
   const e = parsed.data;
   const sasl =
     e.KAFKA_SASL_MECHANISM && e.KAFKA_SASL_USERNAME && e.KAFKA_SASL_PASSWORD
-      ? { mechanism: e.KAFKA_SASL_MECHANISM, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD }
+      ? {
+          mechanism: e.KAFKA_SASL_MECHANISM,
+          username: e.KAFKA_SASL_USERNAME,
+          password: e.KAFKA_SASL_PASSWORD,
+        }
       : undefined;
   const config = {
     logLevel: e.LOG_LEVEL,
@@ -83,13 +87,16 @@ export function loadConfig(env: Env = process.env) {
       // create objects and roles; the API is bound by RLS; the pipeline writes for every tenant.
       migrateUrl: e.PG_MIGRATE_URL ?? pgUrl('postgres', e.PG_SUPERUSER_PASSWORD, e),
       apiUrl: e.PG_API_URL ?? pgUrl('parking_api', e.PG_API_PASSWORD ?? localPasswords.api, e),
-      pipelineUrl: e.PG_PIPELINE_URL ?? pgUrl('parking_pipeline', e.PG_PIPELINE_PASSWORD ?? localPasswords.pipeline, e),
+      pipelineUrl:
+        e.PG_PIPELINE_URL ?? pgUrl('parking_pipeline', e.PG_PIPELINE_PASSWORD ?? localPasswords.pipeline, e),
       // Set on the login roles by `schemas/migrate.ts` when given (the local stack gives the local ones).
       rolePasswords: { api: e.PG_API_PASSWORD, pipeline: e.PG_PIPELINE_PASSWORD },
       poolMax: e.PG_POOL_MAX,
     },
     kafka: {
-      brokers: e.KAFKA_BROKERS.split(',').map((b) => b.trim()).filter(Boolean),
+      brokers: e.KAFKA_BROKERS.split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
       clientId: e.KAFKA_CLIENT_ID,
       ssl: e.KAFKA_SSL,
       sasl,

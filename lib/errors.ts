@@ -41,7 +41,11 @@ export function isPlatformError(error: unknown, code?: ErrorCode): error is Plat
 }
 
 /** Wraps anything thrown into a PlatformError, keeping an existing code. */
-export function toPlatformError(error: unknown, fallback: ErrorCode = 'INTERNAL', retriable = false): PlatformError {
+export function toPlatformError(
+  error: unknown,
+  fallback: ErrorCode = 'INTERNAL',
+  retriable = false,
+): PlatformError {
   if (error instanceof PlatformError) return error;
   const message = error instanceof Error ? error.message : String(error);
   return new PlatformError(fallback, message, { cause: error, retriable });

@@ -33,7 +33,11 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
   return {
     stop: async () => {
       draining = true;
-      await stopAll([{ stop: () => pipelinePool.end() }, occupancy, { stop: () => closeServer(http.server) }]);
+      await stopAll([
+        { stop: () => pipelinePool.end() },
+        occupancy,
+        { stop: () => closeServer(http.server) },
+      ]);
     },
   };
 });

@@ -12,7 +12,11 @@ import { isMain } from '../lib/is-main.js';
 
 export const migrationsDir = fileURLToPath(new URL('./sql', import.meta.url));
 
-export async function migrate(databaseUrl: string, direction: 'up' | 'down' = 'up', count?: number): Promise<string[]> {
+export async function migrate(
+  databaseUrl: string,
+  direction: 'up' | 'down' = 'up',
+  count?: number,
+): Promise<string[]> {
   const applied = await runner({
     databaseUrl,
     dir: migrationsDir,
@@ -27,15 +31,19 @@ export async function migrate(databaseUrl: string, direction: 'up' | 'down' = 'u
 }
 
 /** Sets a login role's password without building SQL from the value: format(%L) runs inside the server. */
-export async function setRolePassword(databaseUrl: string, role: 'parking_api' | 'parking_pipeline', password: string) {
+export async function setRolePassword(
+  databaseUrl: string,
+  role: 'parking_api' | 'parking_pipeline',
+  password: string,
+) {
   const client = new pg.Client({ connectionString: databaseUrl });
   await client.connect();
   try {
     await client.query('BEGIN');
-    await client.query("SELECT set_config('parking.role_name', $1, true), set_config('parking.role_password', $2, true)", [
-      role,
-      password,
-    ]);
+    await client.query(
+      "SELECT set_config('parking.role_name', $1, true), set_config('parking.role_password', $2, true)",
+      [role, password],
+    );
     await client.query(
       "DO $$ BEGIN EXECUTE format('ALTER ROLE %I PASSWORD %L', current_setting('parking.role_name'), current_setting('parking.role_password')); END $$",
     );
@@ -50,7 +58,9 @@ async function main() {
   if (command !== 'up' && command !== 'down') throw new Error(`usage: migrate.ts up|down [count]`);
   const config = loadConfig();
   const applied = await migrate(config.postgres.migrateUrl, command, countArg ? Number(countArg) : undefined);
-  console.log(applied.length ? `migrations ${command}: ${applied.join(', ')}` : `migrations ${command}: nothing to do`);
+  console.log(
+    applied.length ? `migrations ${command}: ${applied.join(', ')}` : `migrations ${command}: nothing to do`,
+  );
   const { api, pipeline } = config.postgres.rolePasswords;
   if (api) await setRolePassword(config.postgres.migrateUrl, 'parking_api', api);
   if (pipeline) await setRolePassword(config.postgres.migrateUrl, 'parking_pipeline', pipeline);

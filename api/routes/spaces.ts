@@ -54,7 +54,8 @@ export function spacesRouter(pool: Pool): Router {
     if (!parsed.success) throw new PlatformError('VALIDATION_FAILED', 'spaceId must be a UUID');
     const { tenantId } = principalOf(req);
     const row = await withTenant(pool, tenantId, async (db) => {
-      return (await db.query<SpaceRow>(`SELECT ${columns} FROM spaces WHERE id = $1`, [parsed.data.spaceId])).rows[0];
+      return (await db.query<SpaceRow>(`SELECT ${columns} FROM spaces WHERE id = $1`, [parsed.data.spaceId]))
+        .rows[0];
     });
     if (!row) throw new PlatformError('NOT_FOUND', 'no such space');
     res.json(toView(row));

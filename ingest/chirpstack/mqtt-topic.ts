@@ -13,7 +13,8 @@ export interface EventTopic {
 
 export function parseEventTopic(topic: string): EventTopic | undefined {
   const parts = topic.split('/');
-  if (parts.length !== 6 || parts[0] !== 'application' || parts[2] !== 'device' || parts[4] !== 'event') return undefined;
+  if (parts.length !== 6 || parts[0] !== 'application' || parts[2] !== 'device' || parts[4] !== 'event')
+    return undefined;
   const [, applicationId, , devEui, , eventType] = parts as [string, string, string, string, string, string];
   if (!(eventTypes as readonly string[]).includes(eventType)) return undefined;
   return { applicationId, devEui: devEui.toUpperCase(), eventType: eventType as EventType };

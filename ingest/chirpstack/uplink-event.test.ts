@@ -35,16 +35,32 @@ describe('parseUplinkJson', () => {
   });
 
   it('fills the defaults ChirpStack omits (fCnt 0, fPort 0, no data, no rxInfo, no time)', () => {
-    const event = uplinkEvent({ devEui: '70B3D57ED0051A2B', fCnt: 0, fPort: 0, payload: Buffer.alloc(0), gateways: [] });
+    const event = uplinkEvent({
+      devEui: '70B3D57ED0051A2B',
+      fCnt: 0,
+      fPort: 0,
+      payload: Buffer.alloc(0),
+      gateways: [],
+    });
     delete event['time'];
     const parsed = parseUplinkJson(json(event), 1234);
-    expect(parsed).toMatchObject({ fCnt: 0, fPort: 0, payload: Buffer.alloc(0), time: 1234, rssi: null, gatewayIds: [] });
+    expect(parsed).toMatchObject({
+      fCnt: 0,
+      fPort: 0,
+      payload: Buffer.alloc(0),
+      time: 1234,
+      rssi: null,
+      gatewayIds: [],
+    });
   });
 
   it.each([
     { name: 'not JSON', body: Buffer.from('{nope') },
     { name: 'no deduplicationId', body: json({ deviceInfo: { devEui: '70B3D57ED0051A2B' } }) },
-    { name: 'DevEUI of the wrong length', body: json({ deduplicationId: '5d1c3b52-4d0d-4d2e-9f7e-0b1f1e6f9a11', deviceInfo: { devEui: 'abc' } }) },
+    {
+      name: 'DevEUI of the wrong length',
+      body: json({ deduplicationId: '5d1c3b52-4d0d-4d2e-9f7e-0b1f1e6f9a11', deviceInfo: { devEui: 'abc' } }),
+    },
   ])('refuses $name with PAYLOAD_INVALID', ({ body }) => {
     let thrown: unknown;
     try {

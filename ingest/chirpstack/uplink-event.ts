@@ -60,7 +60,10 @@ export function parseUplinkJson(body: Buffer, receivedAt: number): ParsedUplink 
   const result = uplinkEventSchema.safeParse(json);
   if (!result.success) {
     const issue = result.error.issues[0];
-    throw new PlatformError('PAYLOAD_INVALID', `not a ChirpStack v4 uplink: ${issue?.path.join('.')}: ${issue?.message}`);
+    throw new PlatformError(
+      'PAYLOAD_INVALID',
+      `not a ChirpStack v4 uplink: ${issue?.path.join('.')}: ${issue?.message}`,
+    );
   }
   const e = result.data;
   const rx = e.rxInfo;

@@ -4,9 +4,21 @@ import { decodeBrowanTbms100 } from './browan-tbms100.js';
 
 describe('Browan TBMS100 codec', () => {
   it.each([
-    { name: 'occupied, 3.6 V, 21 °C', hex: '010b35000010000000', want: { occupied: true, batteryVolts: 3.6, temperatureC: 21 } },
-    { name: 'free, 3.5 V, 20 °C', hex: '000a340a0011000000', want: { occupied: false, batteryVolts: 3.5, temperatureC: 20 } },
-    { name: 'upper bits ignored', hex: 'fef0a0', want: { occupied: false, batteryVolts: 2.5, temperatureC: 0 } },
+    {
+      name: 'occupied, 3.6 V, 21 °C',
+      hex: '010b35000010000000',
+      want: { occupied: true, batteryVolts: 3.6, temperatureC: 21 },
+    },
+    {
+      name: 'free, 3.5 V, 20 °C',
+      hex: '000a340a0011000000',
+      want: { occupied: false, batteryVolts: 3.5, temperatureC: 20 },
+    },
+    {
+      name: 'upper bits ignored',
+      hex: 'fef0a0',
+      want: { occupied: false, batteryVolts: 2.5, temperatureC: 0 },
+    },
   ])('$name', ({ hex, want }) => {
     expect(decodeBrowanTbms100(102, Buffer.from(hex, 'hex'))).toEqual(want);
   });

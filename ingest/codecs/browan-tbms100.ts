@@ -7,9 +7,13 @@ import type { Codec } from './types.js';
  * bytes 3-4: minutes since the last state change (uint16 LE); bytes 5-7: event count (uint24 LE).
  */
 export const decodeBrowanTbms100: Codec = (fPort, payload) => {
-  if (fPort !== 102) throw new PlatformError('DECODE_FAILED', `browan-tbms100: unexpected fPort ${fPort} (want 102)`);
+  if (fPort !== 102)
+    throw new PlatformError('DECODE_FAILED', `browan-tbms100: unexpected fPort ${fPort} (want 102)`);
   if (payload.length < 3) {
-    throw new PlatformError('DECODE_FAILED', `browan-tbms100: payload has ${payload.length} bytes (want at least 3)`);
+    throw new PlatformError(
+      'DECODE_FAILED',
+      `browan-tbms100: payload has ${payload.length} bytes (want at least 3)`,
+    );
   }
   const status = payload[0] ?? 0;
   const battery = payload[1] ?? 0;

@@ -50,7 +50,10 @@ export function uplinkEvent(u: SimulatedUplink): Record<string, unknown> {
       metadata: { region_config_id: 'eu868', region_common_name: 'EU868' },
       crcStatus: 'CRC_OK',
     })),
-    txInfo: { frequency: 868100000, modulation: { lora: { bandwidth: 125000, spreadingFactor: 7, codeRate: 'CR_4_5' } } },
+    txInfo: {
+      frequency: 868100000,
+      modulation: { lora: { bandwidth: 125000, spreadingFactor: 7, codeRate: 'CR_4_5' } },
+    },
   };
   if (u.fCnt !== 0) event['fCnt'] = u.fCnt;
   if (u.fPort !== 0) event['fPort'] = u.fPort;
@@ -65,10 +68,17 @@ export function tbms100Payload(occupied: boolean): Buffer {
 }
 
 /** Publishes one uplink on ChirpStack's MQTT topic layout at QoS 1; resolves when the broker acknowledged. */
-export async function publishUplink(client: MqttClient, u: SimulatedUplink): Promise<Record<string, unknown>> {
+export async function publishUplink(
+  client: MqttClient,
+  u: SimulatedUplink,
+): Promise<Record<string, unknown>> {
   const event = uplinkEvent(u);
-  await client.publishAsync(eventTopic(u.applicationId ?? '3f1c2a7e-5b8d-4e0f-9a6b-1c2d3e4f5a6b', u.devEui, 'up'), JSON.stringify(event), {
-    qos: 1,
-  });
+  await client.publishAsync(
+    eventTopic(u.applicationId ?? '3f1c2a7e-5b8d-4e0f-9a6b-1c2d3e4f5a6b', u.devEui, 'up'),
+    JSON.stringify(event),
+    {
+      qos: 1,
+    },
+  );
   return event;
 }

@@ -25,7 +25,11 @@ export async function withTransaction<T>(pool: Pool, work: (client: PoolClient) 
  * connection never carries one request's tenant into the next. The RLS policies (schemas/sql) read it.
  * This is the only way code touches tenant data through the RLS-bound role.
  */
-export async function withTenant<T>(pool: Pool, tenantId: string, work: (client: PoolClient) => Promise<T>): Promise<T> {
+export async function withTenant<T>(
+  pool: Pool,
+  tenantId: string,
+  work: (client: PoolClient) => Promise<T>,
+): Promise<T> {
   if (!uuidPattern.test(tenantId)) throw new PlatformError('VALIDATION_FAILED', 'tenant id must be a UUID');
   return withTransaction(pool, async (client) => {
     await client.query("SELECT set_config('app.tenant_id', $1, true)", [tenantId]);

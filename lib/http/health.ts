@@ -5,7 +5,11 @@ import type { Registry } from 'prom-client';
  * Liveness (`/health`: the process serves requests), readiness (`/ready`: every dependency check passes, 503
  * otherwise, so a load balancer stops sending traffic while draining or while Kafka is away) and `/metrics`.
  */
-export function mountOperability(app: Express, registry: Registry, isReady: () => boolean | Promise<boolean>): void {
+export function mountOperability(
+  app: Express,
+  registry: Registry,
+  isReady: () => boolean | Promise<boolean>,
+): void {
   app.get('/health', (_req, res) => {
     res.json({ status: 'ok' });
   });

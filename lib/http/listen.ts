@@ -2,7 +2,11 @@ import type { Server } from 'node:http';
 import type { Express } from 'express';
 
 /** Listens and resolves with the server and its bound port (port 0 picks a free one, as tests do). */
-export async function listen(app: Express, host: string, port: number): Promise<{ server: Server; port: number }> {
+export async function listen(
+  app: Express,
+  host: string,
+  port: number,
+): Promise<{ server: Server; port: number }> {
   return new Promise((resolve, reject) => {
     const server = app.listen(port, host, (error?: Error) => {
       if (error) return reject(error);

@@ -20,7 +20,11 @@ export async function startKafkaSink(kafka: Kafka): Promise<RecordSink & Service
   await producer.connect();
   return {
     async send(topic, records) {
-      await producer.send({ topic, acks: -1, messages: records.map((r) => ({ key: r.key, value: r.value })) });
+      await producer.send({
+        topic,
+        acks: -1,
+        messages: records.map((r) => ({ key: r.key, value: r.value })),
+      });
     },
     async stop() {
       await producer.disconnect();

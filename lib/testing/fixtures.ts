@@ -28,22 +28,20 @@ export async function createTestTenant(migrateUrl = loadConfig().postgres.migrat
     const devEui = randomDevEui();
     const apiKey = `pk_test_${randomBytes(18).toString('base64url')}`;
     await client.query('BEGIN');
-    const tenant = await client.query<{ id: string }>('INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id', [
-      slug,
-      `Test ${slug}`,
-    ]);
+    const tenant = await client.query<{ id: string }>(
+      'INSERT INTO tenants (slug, name) VALUES ($1, $2) RETURNING id',
+      [slug, `Test ${slug}`],
+    );
     const tenantId = tenant.rows[0]!.id;
     const space = await client.query<{ id: string }>(
       'INSERT INTO spaces (tenant_id, code, name) VALUES ($1, $2, $3) RETURNING id',
       [tenantId, 'A-01', 'Space A-01'],
     );
     const spaceId = space.rows[0]!.id;
-    await client.query('INSERT INTO sensor_devices (tenant_id, dev_eui, space_id, codec) VALUES ($1, $2, $3, $4)', [
-      tenantId,
-      devEui,
-      spaceId,
-      'browan-tbms100',
-    ]);
+    await client.query(
+      'INSERT INTO sensor_devices (tenant_id, dev_eui, space_id, codec) VALUES ($1, $2, $3, $4)',
+      [tenantId, devEui, spaceId, 'browan-tbms100'],
+    );
     await client.query('INSERT INTO api_keys (tenant_id, name, key_hash, scopes) VALUES ($1, $2, $3, $4)', [
       tenantId,
       'test key',

@@ -33,12 +33,19 @@ export default async function setup(): Promise<void> {
     ['Schema Registry', url(config.schemaRegistry.url).hostname, Number(url(config.schemaRegistry.url).port)],
   ];
   const missing: string[] = [];
-  for (const [name, host, port] of checks) if (!(await reachable(host, port))) missing.push(`${name} (${host}:${port})`);
+  for (const [name, host, port] of checks)
+    if (!(await reachable(host, port))) missing.push(`${name} (${host}:${port})`);
   if (missing.length > 0) {
-    throw new Error(`integration tests need the local stack; not reachable: ${missing.join(', ')}. Start it with: npm run stack up`);
+    throw new Error(
+      `integration tests need the local stack; not reachable: ${missing.join(', ')}. Start it with: npm run stack up`,
+    );
   }
   await migrate(config.postgres.migrateUrl, 'up');
-  await setRolePassword(config.postgres.migrateUrl, 'parking_api', config.postgres.rolePasswords.api ?? localPasswords.api);
+  await setRolePassword(
+    config.postgres.migrateUrl,
+    'parking_api',
+    config.postgres.rolePasswords.api ?? localPasswords.api,
+  );
   await setRolePassword(
     config.postgres.migrateUrl,
     'parking_pipeline',

@@ -28,7 +28,8 @@ export async function applyUplinkBatch(pool: Pool, uplinks: UplinkRecord[]): Pro
       );
       // Only the last state per space matters for the row; `changed` history lands in occupancy_changes later.
       const finalStates = new Map<string, Extract<OccupancyEffect, { type: 'set-space-state' }>>();
-      for (const e of effects) if (e.type === 'set-space-state') finalStates.set(spaceKey(e.tenantId, e.spaceId), e);
+      for (const e of effects)
+        if (e.type === 'set-space-state') finalStates.set(spaceKey(e.tenantId, e.spaceId), e);
       for (const e of finalStates.values()) {
         await client.query(
           `UPDATE spaces SET state = $3, state_since = to_timestamp($4 / 1000.0), last_event_time = to_timestamp($5 / 1000.0),
@@ -40,7 +41,10 @@ export async function applyUplinkBatch(pool: Pool, uplinks: UplinkRecord[]): Pro
       return { changes: effects.filter((e) => e.type === 'set-space-state' && e.changed).length };
     });
   } catch (error) {
-    throw new PlatformError('DB_UNAVAILABLE', 'applying the occupancy batch failed', { cause: error, retriable: true });
+    throw new PlatformError('DB_UNAVAILABLE', 'applying the occupancy batch failed', {
+      cause: error,
+      retriable: true,
+    });
   }
 }
 
@@ -48,7 +52,10 @@ function spaceKey(tenantId: string, spaceId: string | null): string {
   return `${tenantId}/${spaceId ?? '-'}`;
 }
 
-async function loadSpaceStates(client: PoolClient, uplinks: UplinkRecord[]): Promise<Map<string, SpaceState>> {
+async function loadSpaceStates(
+  client: PoolClient,
+  uplinks: UplinkRecord[],
+): Promise<Map<string, SpaceState>> {
   const withSpace = uplinks.filter((u) => u.spaceId !== null);
   const states = new Map<string, SpaceState>();
   if (withSpace.length === 0) return states;

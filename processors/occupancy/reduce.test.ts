@@ -23,7 +23,12 @@ const base: UplinkRecord = {
   payload: Buffer.from([1]),
 };
 
-const occupiedAt1000: SpaceState = { state: 'occupied', stateSince: 1_000, lastEventTime: 1_000, lastFCnt: 5 };
+const occupiedAt1000: SpaceState = {
+  state: 'occupied',
+  stateSince: 1_000,
+  lastEventTime: 1_000,
+  lastFCnt: 5,
+};
 
 describe('reduceOccupancy', () => {
   it.each([

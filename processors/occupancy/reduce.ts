@@ -25,7 +25,12 @@ export type OccupancyEffect =
       changed: boolean;
     };
 
-export const initialSpaceState: SpaceState = { state: 'unknown', stateSince: null, lastEventTime: null, lastFCnt: null };
+export const initialSpaceState: SpaceState = {
+  state: 'unknown',
+  stateSince: null,
+  lastEventTime: null,
+  lastFCnt: null,
+};
 
 function isStale(state: SpaceState, uplink: UplinkRecord): boolean {
   if (state.lastEventTime === null) return false;
@@ -38,7 +43,8 @@ export function reduceOccupancy(
   uplink: UplinkRecord,
 ): { state: SpaceState; effects: OccupancyEffect[] } {
   const effects: OccupancyEffect[] = [{ type: 'record-uplink', uplink }];
-  if (uplink.spaceId === null || uplink.occupied === null || isStale(state, uplink)) return { state, effects };
+  if (uplink.spaceId === null || uplink.occupied === null || isStale(state, uplink))
+    return { state, effects };
   const next: SpaceOccupancy = uplink.occupied ? 'occupied' : 'free';
   const changed = next !== state.state;
   const nextState: SpaceState = {
@@ -47,6 +53,12 @@ export function reduceOccupancy(
     lastEventTime: uplink.time,
     lastFCnt: uplink.fCnt,
   };
-  effects.push({ type: 'set-space-state', tenantId: uplink.tenantId, spaceId: uplink.spaceId, state: nextState, changed });
+  effects.push({
+    type: 'set-space-state',
+    tenantId: uplink.tenantId,
+    spaceId: uplink.spaceId,
+    state: nextState,
+    changed,
+  });
   return { state: nextState, effects };
 }

@@ -50,7 +50,10 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<Service & { a
           try {
             uplinks.push(await decodeAvro<UplinkRecord>(deps.registry, message.value));
           } catch (error) {
-            logger.error({ err: error, partition: batch.partition, offset: message.offset }, 'undecodable record skipped');
+            logger.error(
+              { err: error, partition: batch.partition, offset: message.offset },
+              'undecodable record skipped',
+            );
           }
         }
         await applyUplinkBatch(deps.pipelinePool, uplinks);

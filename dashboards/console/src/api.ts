@@ -1,0 +1,27 @@
+/** The v6 API as the console reads it. The API key is kept in sessionStorage for this tab only. */
+export interface Space {
+  id: string;
+  code: string;
+  name: string;
+  state: 'unknown' | 'free' | 'occupied';
+  stateSince: string | null;
+  lastEventTime: string | null;
+}
+
+export class ApiError extends Error {
+  constructor(
+    readonly status: number,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export async function fetchSpaces(apiKey: string, fetchImpl: typeof fetch = fetch): Promise<Space[]> {
+  const response = await fetchImpl('/api/v6/spaces', { headers: { 'x-api-key': apiKey } });
+  if (!response.ok) {
+    const problem = (await response.json().catch(() => ({}))) as { detail?: string };
+    throw new ApiError(response.status, problem.detail ?? `HTTP ${response.status}`);
+  }
+  return ((await response.json()) as { data: Space[] }).data;
+}
