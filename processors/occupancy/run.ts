@@ -40,7 +40,7 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<Service & { a
   await consumer.run({
     autoCommit: false,
     eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, commitOffsetsIfNecessary, isRunning, isStale }) => {
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       for (let start = 0; start < batch.messages.length; start += maxBatch) {
         if (!isRunning() || isStale()) return;
         const chunk = batch.messages.slice(start, start + maxBatch);
@@ -59,8 +59,13 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<Service & { a
         await applyUplinkBatch(deps.pipelinePool, uplinks);
         applied += uplinks.length;
         const last = chunk[chunk.length - 1];
-        if (last) resolveOffset(last.offset);
-        await commitOffsetsIfNecessary();
+        if (last) {
+          resolveOffset(last.offset);
+          // Explicit commit: with autoCommit off, kafkajs' commitOffsetsIfNecessary commits nothing.
+          await consumer.commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+          ]);
+        }
         await heartbeat();
       }
     },
