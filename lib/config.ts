@@ -3,8 +3,9 @@ import { PlatformError } from './errors.js';
 
 /**
  * The only module that reads process.env. Every service calls loadConfig() once in its main.ts and passes the
- * frozen result (or narrow parts of it) down. Defaults point at the local stack started by infra/stack.sh; in
- * production every value comes from the environment (see README, "Running against real services").
+ * frozen result (or narrow parts of it) down. Defaults point at the local stack started by infra/stack.sh, built
+ * from the same port variables as infra/env.sh (so moving a port moves it for both); in production the URLs come
+ * from the environment (see README, "Running against real services").
  */
 const port = z.coerce.number().int().min(1).max(65535);
 const bool = z
@@ -12,18 +13,13 @@ const bool = z
   .default('false')
   .transform((v) => v === 'true' || v === '1');
 
-const local = {
-  pgHost: '127.0.0.1',
-  pgPort: 55432,
-};
-
 /** Development passwords of the local stack's login roles; never used when the URLs are given. */
 export const localPasswords = { api: 'parking-api-dev', pipeline: 'parking-pipeline-dev' } as const;
 
 const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
-  PG_HOST: z.string().default(local.pgHost),
-  PG_PORT: port.default(local.pgPort),
+  PG_HOST: z.string().default('127.0.0.1'),
+  PG_PORT: port.default(55432),
   PG_DATABASE: z.string().default('parking'),
   PG_SUPERUSER_PASSWORD: z.string().default('postgres-dev'),
   PG_MIGRATE_URL: z.string().optional(),
@@ -32,22 +28,26 @@ const envSchema = z.object({
   PG_API_PASSWORD: z.string().optional(),
   PG_PIPELINE_PASSWORD: z.string().optional(),
   PG_POOL_MAX: z.coerce.number().int().min(1).max(200).default(10),
-  KAFKA_BROKERS: z.string().default('127.0.0.1:59092'),
+  KAFKA_PORT: port.default(59092),
+  KAFKA_BROKERS: z.string().optional(),
   KAFKA_CLIENT_ID: z.string().default('parking-platform'),
   KAFKA_SSL: bool,
   KAFKA_SASL_MECHANISM: z.enum(['plain', 'scram-sha-256', 'scram-sha-512']).optional(),
   KAFKA_SASL_USERNAME: z.string().optional(),
   KAFKA_SASL_PASSWORD: z.string().optional(),
   KAFKA_CONTROL_PORT: port.default(59093),
-  SCHEMA_REGISTRY_URL: z.string().url().default('http://127.0.0.1:58081'),
+  SCHEMA_REGISTRY_PORT: port.default(58081),
+  SCHEMA_REGISTRY_URL: z.string().url().optional(),
   SCHEMA_REGISTRY_USERNAME: z.string().optional(),
   SCHEMA_REGISTRY_PASSWORD: z.string().optional(),
-  MQTT_URL: z.string().default('mqtt://127.0.0.1:51883'),
+  MQTT_PORT: port.default(51883),
+  MQTT_URL: z.string().optional(),
   MQTT_USERNAME: z.string().optional(),
   MQTT_PASSWORD: z.string().optional(),
   MQTT_CLIENT_ID: z.string().default('parking-ingest'),
   MQTT_EVENT_TOPIC: z.string().default('application/+/device/+/event/+'),
-  REDIS_URL: z.string().default('redis://127.0.0.1:56379'),
+  REDIS_PORT: port.default(56379),
+  REDIS_URL: z.string().optional(),
   API_PORT: port.default(58080),
   BIND_HOST: z.string().default('127.0.0.1'),
   INGEST_HTTP_PORT: port.default(58090),
@@ -94,7 +94,8 @@ export function loadConfig(env: Env = process.env) {
       poolMax: e.PG_POOL_MAX,
     },
     kafka: {
-      brokers: e.KAFKA_BROKERS.split(',')
+      brokers: (e.KAFKA_BROKERS ?? `127.0.0.1:${e.KAFKA_PORT}`)
+        .split(',')
         .map((b) => b.trim())
         .filter(Boolean),
       clientId: e.KAFKA_CLIENT_ID,
@@ -103,20 +104,20 @@ export function loadConfig(env: Env = process.env) {
       controlPort: e.KAFKA_CONTROL_PORT,
     },
     schemaRegistry: {
-      url: e.SCHEMA_REGISTRY_URL,
+      url: e.SCHEMA_REGISTRY_URL ?? `http://127.0.0.1:${e.SCHEMA_REGISTRY_PORT}`,
       auth:
         e.SCHEMA_REGISTRY_USERNAME && e.SCHEMA_REGISTRY_PASSWORD
           ? { username: e.SCHEMA_REGISTRY_USERNAME, password: e.SCHEMA_REGISTRY_PASSWORD }
           : undefined,
     },
     mqtt: {
-      url: e.MQTT_URL,
+      url: e.MQTT_URL ?? `mqtt://127.0.0.1:${e.MQTT_PORT}`,
       username: e.MQTT_USERNAME,
       password: e.MQTT_PASSWORD,
       clientId: e.MQTT_CLIENT_ID,
       eventTopic: e.MQTT_EVENT_TOPIC,
     },
-    redisUrl: e.REDIS_URL,
+    redisUrl: e.REDIS_URL ?? `redis://127.0.0.1:${e.REDIS_PORT}`,
     api: { host: e.BIND_HOST, port: e.API_PORT, consoleDist: e.CONSOLE_DIST },
     ingest: { host: e.BIND_HOST, httpPort: e.INGEST_HTTP_PORT },
     topics: { uplinks: e.TOPIC_UPLINKS, deadLetter: e.TOPIC_DEAD_LETTER },
