@@ -2,18 +2,12 @@ import { randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import mqtt, { type MqttClient } from 'mqtt';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { start as startApi } from '../api/service.js';
-import { start as startIngest } from '../ingest/service.js';
 import { publishUplink, tbms100Payload } from '../ingest/simulator/chirpstack-sim.js';
 import { loadConfig } from '../lib/config.js';
-import { createPool, type Pool } from '../lib/db/pool.js';
-import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
-import type { Service } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
 import { createTestTenant, eventually, type TestTenant } from '../lib/testing/fixtures.js';
-import { createTestTopic } from '../lib/testing/kafka-control.js';
-import { startOccupancy } from '../processors/occupancy/run.js';
+import { startPipeline, type Pipeline } from './pipeline.js';
 import type { UplinkRecord } from '../schemas/avro/records.js';
 
 /**
@@ -24,31 +18,15 @@ import type { UplinkRecord } from '../schemas/avro/records.js';
 const config = loadConfig();
 const logger = createLogger('e2e', 'warn');
 const run = randomUUID().slice(0, 8);
-const topics = { uplinks: `test-uplinks-${run}`, deadLetter: `test-dead-letter-${run}` };
 
 let tenant: TestTenant;
 let otherTenant: TestTenant;
-let pipelinePool: Pool;
-let apiPool: Pool;
-let ingest: Service & { httpPort: number };
-let processor: (Service & { applied(): number }) | undefined;
-let api: Service & { port: number };
+let pipeline: Pipeline;
 let publisher: MqttClient;
 let fCnt = 1;
 
-function startProcessor() {
-  return startOccupancy({
-    kafka: createKafka(config.kafka, logger, `e2e-occupancy-${run}`),
-    registry: createSchemaRegistry(config.schemaRegistry),
-    pipelinePool,
-    topic: topics.uplinks,
-    groupId: `e2e-occupancy-${run}`,
-    logger,
-  });
-}
-
 async function getSpace(apiKey: string, spaceId: string) {
-  const response = await fetch(`http://127.0.0.1:${api.port}/api/v6/spaces/${spaceId}`, {
+  const response = await fetch(`http://127.0.0.1:${pipeline.apiPort}/api/v6/spaces/${spaceId}`, {
     headers: { 'x-api-key': apiKey },
   });
   return { status: response.status, body: (await response.json()) as Record<string, unknown> };
@@ -66,33 +44,13 @@ async function sendReading(occupied: boolean, time = new Date()) {
 
 beforeAll(async () => {
   [tenant, otherTenant] = await Promise.all([createTestTenant(), createTestTenant()]);
-  await createTestTopic(config.kafka.controlPort, topics.uplinks, 3);
-  await createTestTopic(config.kafka.controlPort, topics.deadLetter, 1);
-  pipelinePool = createPool(config.postgres.pipelineUrl, 'e2e-pipeline', 4);
-  apiPool = createPool(config.postgres.apiUrl, 'e2e-api', 4);
-  ingest = await startIngest({
-    config: {
-      mqtt: { ...config.mqtt, clientId: `e2e-ingest-${run}` },
-      topics,
-      ingest: { host: '127.0.0.1', httpPort: 0 },
-    },
-    logger,
-    pipelinePool,
-    kafka: createKafka(config.kafka, logger, `e2e-ingest-${run}`),
-    registry: createSchemaRegistry(config.schemaRegistry),
-  });
-  processor = await startProcessor();
-  api = await startApi({ config: { host: '127.0.0.1', port: 0, consoleDist: '' }, apiPool, logger });
+  pipeline = await startPipeline(run, logger);
   publisher = await mqtt.connectAsync(config.mqtt.url, { clientId: `e2e-sim-${run}` });
 });
 
 afterAll(async () => {
   await publisher?.endAsync();
-  await api?.stop();
-  await processor?.stop();
-  await ingest?.stop();
-  await pipelinePool?.end();
-  await apiPool?.end();
+  await pipeline?.stop();
 });
 
 describe('one uplink end to end', () => {
@@ -118,7 +76,7 @@ describe('one uplink end to end', () => {
     });
     const seen: Array<{ key: string; value: Buffer }> = [];
     await consumer.connect();
-    await consumer.subscribe({ topic: topics.uplinks, fromBeginning: true });
+    await consumer.subscribe({ topic: pipeline.topics.uplinks, fromBeginning: true });
     await consumer.run({
       eachMessage: async ({ message }) => {
         if (message.key && message.value) seen.push({ key: message.key.toString(), value: message.value });
@@ -154,19 +112,18 @@ describe('one uplink end to end', () => {
 
   it('another tenant cannot read the space (404), and no key gets 401', async () => {
     expect((await getSpace(otherTenant.apiKey, tenant.spaceId)).status).toBe(404);
-    const anonymous = await fetch(`http://127.0.0.1:${api.port}/api/v6/spaces/${tenant.spaceId}`);
+    const anonymous = await fetch(`http://127.0.0.1:${pipeline.apiPort}/api/v6/spaces/${tenant.spaceId}`);
     expect(anonymous.status).toBe(401);
     expect(anonymous.headers.get('content-type')).toContain('application/problem+json');
   });
 
   it('with the processor stopped the state does not move; restarted, it resumes from its committed offset', async () => {
-    await processor!.stop();
-    processor = undefined;
+    await pipeline.stopProcessor();
     await sendReading(false);
     // Give a (broken) pipeline every chance to change the state: it must not, as no processor runs.
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await getSpace(tenant.apiKey, tenant.spaceId)).body['state']).toBe('occupied');
-    processor = await startProcessor();
+    const processor = await pipeline.startProcessor();
     const { body } = await eventually(
       () => getSpace(tenant.apiKey, tenant.spaceId),
       (r) => r.body['state'] === 'free',

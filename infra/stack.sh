@@ -84,9 +84,22 @@ cmd_test() {
   log "typecheck"; npm run --silent typecheck
   log "lint"; npm run --silent lint
   log "format check"; npx prettier --check . --log-level warn
-  log "unit tests"; npx vitest run --project unit
-  log "integration tests (real services)"; npx vitest run --project integration
+  local results="$PARKING_DATA_DIR/test-results"
+  mkdir -p "$results"
+  log "unit tests"
+  npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json"
+  log "integration tests (real services)"
+  npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json"
   log "all checks passed in $((SECONDS - started)) s"
+  # One plain closing line over both projects, for humans and CI alike.
+  node -e '
+    let passed = 0, failed = 0, skipped = 0;
+    for (const file of process.argv.slice(1)) {
+      const r = JSON.parse(require("fs").readFileSync(file, "utf8"));
+      passed += r.numPassedTests; failed += r.numFailedTests; skipped += r.numPendingTests + r.numTodoTests;
+    }
+    console.log(`tests: ${passed} passed, ${failed} failed` + (skipped ? `, ${skipped} skipped` : ""));
+  ' "$results/unit.json" "$results/integration.json"
 }
 
 case "${1:-}" in

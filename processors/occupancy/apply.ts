@@ -30,14 +30,7 @@ export async function applyUplinkBatch(pool: Pool, uplinks: UplinkRecord[]): Pro
       const finalStates = new Map<string, Extract<OccupancyEffect, { type: 'set-space-state' }>>();
       for (const e of effects)
         if (e.type === 'set-space-state') finalStates.set(spaceKey(e.tenantId, e.spaceId), e);
-      for (const e of finalStates.values()) {
-        await client.query(
-          `UPDATE spaces SET state = $3, state_since = to_timestamp($4 / 1000.0), last_event_time = to_timestamp($5 / 1000.0),
-                  last_f_cnt = $6, updated_at = now()
-            WHERE tenant_id = $1 AND id = $2`,
-          [e.tenantId, e.spaceId, e.state.state, e.state.stateSince, e.state.lastEventTime, e.state.lastFCnt],
-        );
-      }
+      await updateSpaceStates(client, [...finalStates.values()]);
       return { changes: effects.filter((e) => e.type === 'set-space-state' && e.changed).length };
     });
   } catch (error) {
@@ -82,6 +75,30 @@ async function loadSpaceStates(
     });
   }
   return states;
+}
+
+/** One statement for the whole batch: a round trip per space would cap the processor at a few hundred/s. */
+async function updateSpaceStates(
+  client: PoolClient,
+  updates: Array<Extract<OccupancyEffect, { type: 'set-space-state' }>>,
+): Promise<void> {
+  if (updates.length === 0) return;
+  await client.query(
+    `UPDATE spaces s
+        SET state = u.state, state_since = to_timestamp(u.since / 1000.0), last_event_time = to_timestamp(u.at / 1000.0),
+            last_f_cnt = u.fcnt, updated_at = now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::text[], $4::float8[], $5::float8[], $6::bigint[])
+            AS u(tenant_id, id, state, since, at, fcnt)
+      WHERE s.tenant_id = u.tenant_id AND s.id = u.id`,
+    [
+      updates.map((e) => e.tenantId),
+      updates.map((e) => e.spaceId),
+      updates.map((e) => e.state.state),
+      updates.map((e) => e.state.stateSince),
+      updates.map((e) => e.state.lastEventTime),
+      updates.map((e) => e.state.lastFCnt),
+    ],
+  );
 }
 
 async function insertUplinks(client: PoolClient, uplinks: UplinkRecord[]): Promise<void> {
