@@ -31,6 +31,8 @@ cmd_install() {
   command -v node >/dev/null || die "Node.js 20 is required (node not found)"
   npm_ensure
   for s in "${SERVICES[@]}"; do bash "infra/services/$s.sh" install; done
+  # Debian's Chromium for the console's browser tests (playwright-core drives it; no browser download).
+  apt_ensure chromium
   log "install complete ($((SECONDS - started)) s)"
 }
 

@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { fetchSpaces, type Space } from './api.js';
+import { ApiError, fetchSpaces, type Space } from './api.js';
 import { SpacesView } from './spaces-view.js';
 
 const storageKey = 'parking.apiKey';
@@ -17,7 +17,15 @@ function App() {
     const load = () =>
       fetchSpaces(apiKey).then(
         (data) => !stopped && (setSpaces(data), setError(null)),
-        (e: Error) => !stopped && setError(e.message),
+        (e: Error) => {
+          if (stopped) return;
+          setError(e.message);
+          // A refused key goes back to the key form instead of polling with it forever.
+          if (e instanceof ApiError && e.status === 401) {
+            sessionStorage.removeItem(storageKey);
+            setApiKey('');
+          }
+        },
       );
     void load();
     // Polling until live updates over WebSocket arrive with the API issue.
@@ -38,6 +46,7 @@ function App() {
           setApiKey(key);
         }}
       >
+        {error && <p role="alert">{error}</p>}
         <label>
           API key <input name="key" type="password" autoComplete="off" required />
         </label>
