@@ -1,17 +1,32 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import avro from 'avsc';
-import { readAvroSchema } from '../catalog.js';
-import type { DeadLetterRecord, UplinkRecord } from './records.js';
+import type {
+  DeadLetterRecord,
+  DeviceStatusRecord,
+  DownlinkOutcomeRecord,
+  JoinRecord,
+  OrphanUplinkRecord,
+  UplinkRecord,
+} from './records.js';
 
-const uplink: UplinkRecord = {
+const avroDir = new URL('./', import.meta.url);
+const readSchema = (file: string) =>
+  avro.Type.forSchema(JSON.parse(readFileSync(new URL(file, avroDir), 'utf8')));
+
+const envelope = {
   eventId: '5d1c3b52-4d0d-4d2e-9f7e-0b1f1e6f9a11',
   tenantId: '0b6f4a8e-8f3a-4b7c-9d1e-2a3b4c5d6e7f',
   devEui: '70B3D57ED0051A2B',
-  spaceId: null,
   time: 1_764_000_000_000,
   receivedAt: 1_764_000_000_120,
   source: 'MQTT',
   applicationId: 'app-1',
+} as const;
+
+const uplink: UplinkRecord = {
+  ...envelope,
+  spaceId: null,
   fCnt: 12,
   fPort: 102,
   codec: 'browan-tbms100',
@@ -22,6 +37,38 @@ const uplink: UplinkRecord = {
   snr: 7.5,
   gatewayIds: ['0016c001ff10a235'],
   payload: Buffer.from([1, 11, 53]),
+  frameType: 'status',
+  batteryStatus: 'LOW',
+};
+
+const join: JoinRecord = { ...envelope, devAddr: '01fa2b3c' };
+
+const deviceStatus: DeviceStatusRecord = {
+  ...envelope,
+  margin: 7,
+  externalPowerSource: false,
+  batteryLevel: 87.5,
+};
+
+const downlinkOutcome: DownlinkOutcomeRecord = {
+  ...envelope,
+  kind: 'TXACK',
+  queueItemId: 'b1f0c2d3-0000-4000-8000-00000000000a',
+  acknowledged: null,
+  fCntDown: 8,
+  downlinkId: 3_000_000_000,
+  gatewayId: '0016c001ff10a235',
+};
+
+const orphanUplink: OrphanUplinkRecord = {
+  ...envelope,
+  tenantId: null,
+  chirpstackTenantId: '52f14cd4-c6f1-4fbd-8f87-4025e1d49242',
+  chirpstackTenantName: 'ChirpStack',
+  deviceName: 'sensor-70b3d57ed0051a2b',
+  fCnt: 3,
+  fPort: 1,
+  payload: Buffer.from([0x95]),
 };
 
 const deadLetter: DeadLetterRecord = {
@@ -37,15 +84,67 @@ const deadLetter: DeadLetterRecord = {
   original: Buffer.from('{'),
 };
 
+/** One sample per .avsc in this folder; a schema without a sample fails the first test. */
+const samples: Record<string, object> = {
+  'uplink.avsc': uplink,
+  'join.avsc': join,
+  'device-status.avsc': deviceStatus,
+  'downlink-outcome.avsc': downlinkOutcome,
+  'orphan-uplink.avsc': orphanUplink,
+  'dead-letter.avsc': deadLetter,
+};
+
 describe('Avro records match their schemas', () => {
-  it.each([
-    ['uplink', uplink],
-    ['dead-letter', deadLetter],
-  ] as const)('%s: the TypeScript shape has exactly the schema fields and round-trips', (file, record) => {
-    const type = avro.Type.forSchema(JSON.parse(readAvroSchema(file)));
-    const fieldNames = (type as avro.types.RecordType).fields.map((f) => f.name).sort();
-    expect(Object.keys(record).sort()).toEqual(fieldNames);
-    expect(type.isValid(record)).toBe(true);
-    expect(type.fromBuffer(type.toBuffer(record))).toEqual(record);
+  it('has a TypeScript type and a sample for every schema in schemas/avro', () => {
+    const files = readdirSync(avroDir).filter((f) => f.endsWith('.avsc'));
+    expect(files.sort()).toEqual(Object.keys(samples).sort());
+  });
+
+  it.each(Object.entries(samples))(
+    '%s: the TypeScript shape has exactly the schema fields and round-trips',
+    (file, record) => {
+      const type = readSchema(file);
+      const fieldNames = (type as avro.types.RecordType).fields.map((f) => f.name).sort();
+      expect(Object.keys(record).sort()).toEqual(fieldNames);
+      expect(type.isValid(record)).toBe(true);
+      expect(type.fromBuffer(type.toBuffer(record))).toEqual(record);
+    },
+  );
+
+  it.each(Object.keys(samples))(
+    '%s: every event carries tenantId, devEui, an event id and its time',
+    (file) => {
+      const names = (readSchema(file) as avro.types.RecordType).fields.map((f) => f.name);
+      expect(names).toEqual(expect.arrayContaining(['eventId', 'tenantId', 'devEui']));
+      expect(names.some((n) => n === 'time' || n === 'receivedAt')).toBe(true);
+    },
+  );
+});
+
+describe('uplink schema evolution is BACKWARD compatible', () => {
+  const previous = readSchema('history/uplink.1.avsc');
+  const current = readSchema('uplink.avsc');
+
+  it('reads a record written with the committed previous version, filling the new fields with defaults', () => {
+    const { frameType: _f, batteryStatus: _b, ...written } = uplink;
+    const bytes = previous.toBuffer(written);
+    const read: unknown = current.fromBuffer(bytes, current.createResolver(previous));
+    expect(read).toEqual({ ...written, frameType: null, batteryStatus: null });
+  });
+
+  it('adds fields only, each with a default', () => {
+    const before = new Set((previous as avro.types.RecordType).fields.map((f) => f.name));
+    const added = (current as avro.types.RecordType).fields.filter((f) => !before.has(f.name));
+    expect(added.map((f) => f.name)).toEqual(['frameType', 'batteryStatus']);
+    for (const field of added) expect(field.defaultValue()).toBeNull();
+  });
+
+  it('still encodes a record built without the new fields (they are written as null)', () => {
+    const { frameType: _f, batteryStatus: _b, ...v1Shaped } = uplink;
+    expect(current.fromBuffer(current.toBuffer(v1Shaped))).toEqual({
+      ...v1Shaped,
+      frameType: null,
+      batteryStatus: null,
+    });
   });
 });

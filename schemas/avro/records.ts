@@ -23,6 +23,72 @@ export interface UplinkRecord {
   snr: number | null;
   gatewayIds: string[];
   payload: Buffer;
+  /**
+   * Added in schema version 2 with default null. Optional here only so records built against version 1 still
+   * type-check; the encoder writes null when absent, and a reader always gets a value.
+   */
+  frameType?: string | null;
+  batteryStatus?: BatteryStatus | null;
+}
+
+export type BatteryStatus = 'OK' | 'LOW' | 'CRITICAL';
+
+export interface JoinRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string;
+  time: number;
+  receivedAt: number;
+  source: EventSource;
+  applicationId: string;
+  devAddr: string | null;
+}
+
+export interface DeviceStatusRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string;
+  time: number;
+  receivedAt: number;
+  source: EventSource;
+  applicationId: string;
+  margin: number;
+  externalPowerSource: boolean;
+  batteryLevel: number | null;
+}
+
+export type DownlinkOutcomeKind = 'TXACK' | 'ACK';
+
+export interface DownlinkOutcomeRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string;
+  time: number;
+  receivedAt: number;
+  source: EventSource;
+  applicationId: string;
+  kind: DownlinkOutcomeKind;
+  queueItemId: string | null;
+  acknowledged: boolean | null;
+  fCntDown: number;
+  downlinkId: number | null;
+  gatewayId: string | null;
+}
+
+export interface OrphanUplinkRecord {
+  eventId: string;
+  tenantId: string | null;
+  devEui: string;
+  time: number;
+  receivedAt: number;
+  source: EventSource;
+  applicationId: string;
+  chirpstackTenantId: string | null;
+  chirpstackTenantName: string | null;
+  deviceName: string | null;
+  fCnt: number;
+  fPort: number;
+  payload: Buffer;
 }
 
 export interface DeadLetterRecord {
