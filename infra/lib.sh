@@ -108,3 +108,24 @@ grant_traverse() {
     done
   done
 }
+
+# status_line NAME ADDRESS — the service scripts' status contract: one line; exit 0 running, 3 stopped.
+status_line() {
+  if pid_alive "$1"; then
+    echo "$1  running  $2  pid $(tr -dc '0-9' <"$RUN_DIR/$1.pid")"
+    return 0
+  fi
+  echo "$1  stopped"
+  return 3
+}
+
+# stop_started NAME GRACE — `down` for a plain daemon: stops only a process this stack's `up` recorded.
+stop_started() {
+  if [ ! -f "$RUN_DIR/$1.pid" ]; then
+    log "$1 not started by this stack (no pid file): nothing to stop"
+    return 0
+  fi
+  log "stopping $1 (pid $(tr -dc '0-9' <"$RUN_DIR/$1.pid"))"
+  stop_pid "$1" "$2"
+  log "$1 stopped"
+}

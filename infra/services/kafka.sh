@@ -86,12 +86,7 @@ cmd_up() {
   log "kafka ready: 127.0.0.1:$KAFKA_PORT, topics: ${topics//$'\n'/ }"
 }
 
-cmd_down() {
-  if pid_alive "$NAME"; then
-    log "stopping kafka (pid $(cat "$RUN_DIR/$NAME.pid"))"
-  fi
-  stop_pid "$NAME" 10
-}
+cmd_down() { stop_started "$NAME" 10; }
 
 cmd_status() {
   local note=""

@@ -88,25 +88,9 @@ cmd_up() {
   log "mosquitto ready: pid $(tr -dc '0-9' <"$PID_FILE"), 127.0.0.1:$MQTT_PORT"
 }
 
-cmd_down() {
-  if [ ! -f "$PID_FILE" ]; then
-    log "mosquitto not started by this script (no $PID_FILE): nothing to stop"
-    return 0
-  fi
-  # SIGTERM: mosquitto saves its persistence database on a clean exit.
-  log "stopping mosquitto (pid $(tr -dc '0-9' <"$PID_FILE"))"
-  stop_pid "$NAME" 15
-  log "mosquitto stopped"
-}
-
-cmd_status() {
-  if pid_alive "$NAME"; then
-    echo "mosquitto  running  127.0.0.1:$MQTT_PORT  pid $(tr -dc '0-9' <"$PID_FILE")"
-    return 0
-  fi
-  echo "mosquitto  stopped"
-  return 3
-}
+# SIGTERM: mosquitto saves its persistence database on a clean exit.
+cmd_down() { stop_started "$NAME" 15; }
+cmd_status() { status_line "$NAME" "127.0.0.1:$MQTT_PORT"; }
 
 case "${1:-}" in
   install) cmd_install ;;

@@ -220,16 +220,7 @@ cmd_down() {
   log "postgres stopped"
 }
 
-cmd_status() {
-  local pid
-  if pid_alive "$NAME"; then
-    pid=$(tr -dc '0-9' <"$PID_FILE")
-    echo "postgres  running  127.0.0.1:$PG_PORT  pid $pid"
-    return 0
-  fi
-  echo "postgres  stopped"
-  return 3
-}
+cmd_status() { status_line "$NAME" "127.0.0.1:$PG_PORT"; }
 
 case "${1:-}" in
   install) cmd_install ;;

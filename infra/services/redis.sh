@@ -40,24 +40,8 @@ cmd_up() {
   log "redis ready: pid $(cat "$PID_FILE"), 127.0.0.1:$REDIS_PORT"
 }
 
-cmd_down() {
-  if [ ! -f "$PID_FILE" ]; then
-    log "redis not started by this script (no $PID_FILE): nothing to stop"
-    return 0
-  fi
-  log "stopping redis (pid $(tr -dc '0-9' <"$PID_FILE"))"
-  stop_pid "$NAME" 10
-  log "redis stopped"
-}
-
-cmd_status() {
-  if pid_alive "$NAME"; then
-    echo "redis  running  127.0.0.1:$REDIS_PORT  pid $(tr -dc '0-9' <"$PID_FILE")"
-    return 0
-  fi
-  echo "redis  stopped"
-  return 3
-}
+cmd_down() { stop_started "$NAME" 10; }
+cmd_status() { status_line "$NAME" "127.0.0.1:$REDIS_PORT"; }
 
 case "${1:-}" in
   install) cmd_install ;;

@@ -32,19 +32,9 @@ sr_up() {
   log "$NAME ready ($URL, log: $LOG_DIR/$NAME.log)"
 }
 
-sr_down() {
-  pid_alive "$NAME" && log "stopping $NAME"
-  stop_pid "$NAME" 10
-}
+sr_down() { stop_started "$NAME" 10; }
 
-sr_status() {
-  if pid_alive "$NAME"; then
-    printf '%s  running  %s  pid %s\n' "$NAME" "$URL" "$(tr -dc '0-9' <"$RUN_DIR/$NAME.pid")"
-    return 0
-  fi
-  printf '%s  stopped\n' "$NAME"
-  return 3
-}
+sr_status() { status_line "$NAME" "$URL"; }
 
 case "${1:-}" in
   install) sr_install ;;

@@ -1,12 +1,8 @@
 /** The v6 API as the console reads it. The API key is kept in sessionStorage for this tab only. */
-export interface Space {
-  id: string;
-  code: string;
-  name: string;
-  state: 'unknown' | 'free' | 'occupied';
-  stateSince: string | null;
-  lastEventTime: string | null;
-}
+import type { SpaceView } from '../../../api/routes/spaces.js';
+
+/** The API's own response type, so the console and the route cannot drift apart. */
+export type Space = SpaceView;
 
 export class ApiError extends Error {
   constructor(
