@@ -61,6 +61,9 @@ const envSchema = z.object({
 
 export type Env = Record<string, string | undefined>;
 
+/** Every environment variable the platform reads (for checks that deployment files name only real ones). */
+export const configVariables: readonly string[] = Object.keys(envSchema.shape);
+
 function pgUrl(user: string, password: string, env: z.infer<typeof envSchema>): string {
   return `postgres://${encodeURIComponent(user)}:${encodeURIComponent(password)}@${env.PG_HOST}:${env.PG_PORT}/${env.PG_DATABASE}`;
 }
