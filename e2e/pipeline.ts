@@ -1,7 +1,7 @@
 import { start as startApi } from '../api/service.js';
 import { start as startIngest } from '../ingest/service.js';
 import { startOccupancy } from '../processors/occupancy/run.js';
-import { loadConfig } from '../lib/config.js';
+import { loadConfig, type Config } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db/pool.js';
 import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
@@ -15,8 +15,20 @@ import { createTestTopic } from '../lib/testing/kafka-control.js';
  */
 export type Processor = Service & { applied(): number };
 
+/** Every topic the bridge writes, named after the run. */
+export function testTopics(run: string): Config['topics'] {
+  return {
+    uplinks: `test-uplinks-${run}`,
+    deadLetter: `test-dead-letter-${run}`,
+    joins: `test-joins-${run}`,
+    deviceStatus: `test-device-status-${run}`,
+    downlinkOutcomes: `test-downlink-outcomes-${run}`,
+    orphanUplinks: `test-orphan-uplinks-${run}`,
+  };
+}
+
 export interface Pipeline {
-  topics: { uplinks: string; deadLetter: string };
+  topics: Config['topics'];
   pipelinePool: Pool;
   apiPool: Pool;
   ingest: Awaited<ReturnType<typeof startIngest>>;
@@ -29,16 +41,23 @@ export interface Pipeline {
 
 export async function startPipeline(run: string, logger: Logger, partitions = 3): Promise<Pipeline> {
   const config = loadConfig();
-  const topics = { uplinks: `test-uplinks-${run}`, deadLetter: `test-dead-letter-${run}` };
+  const topics = testTopics(run);
   await createTestTopic(config.kafka.controlPort, topics.uplinks, partitions);
-  await createTestTopic(config.kafka.controlPort, topics.deadLetter, 1);
+  for (const topic of [
+    topics.deadLetter,
+    topics.joins,
+    topics.deviceStatus,
+    topics.downlinkOutcomes,
+    topics.orphanUplinks,
+  ])
+    await createTestTopic(config.kafka.controlPort, topic, 1);
   const pipelinePool = createPool(config.postgres.pipelineUrl, `pipeline-${run}`, 4);
   const apiPool = createPool(config.postgres.apiUrl, `api-${run}`, 4);
   const ingest = await startIngest({
     config: {
       mqtt: { ...config.mqtt, clientId: `ingest-${run}` },
       topics,
-      ingest: { host: '127.0.0.1', httpPort: 0 },
+      ingest: { ...config.ingest, host: '127.0.0.1', httpPort: 0 },
     },
     logger,
     pipelinePool,

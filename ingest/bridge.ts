@@ -1,120 +1,454 @@
 import { randomUUID } from 'node:crypto';
 import type { AvroSerde } from '../lib/kafka/avro.js';
-import type { RecordSink } from '../lib/kafka/sink.js';
-import { PlatformError, toPlatformError } from '../lib/errors.js';
+import type { KeyedRecord } from '../lib/kafka/sink.js';
+import type { SendOptions } from '../lib/kafka/batching-sink.js';
+import { PlatformError, toPlatformError, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { DeadLetterRecord, EventSource, UplinkRecord } from '../schemas/avro/records.js';
-import { parseUplinkJson } from './chirpstack/uplink-event.js';
+import type {
+  DeadLetterRecord,
+  DeviceStatusRecord,
+  DownlinkOutcomeRecord,
+  EventSource,
+  JoinRecord,
+  OrphanUplinkRecord,
+  UplinkRecord,
+} from '../schemas/avro/records.js';
+import type { ChirpStackEvent } from './chirpstack/event-types.js';
+import { detectEncoding, encodingOfContentType, parseChirpStackEvent } from './chirpstack/parse-event.js';
+import { toParsedUplink } from './chirpstack/uplink-event.js';
 import { decodeReading } from './codecs/index.js';
+import type { Deduplicator } from './dedup.js';
 import type { DeviceAssignment } from './device-directory.js';
 import type { IngestMetrics } from './metrics.js';
+import type { OrphanSink } from './orphans.js';
 
 /** One event as a source received it, before anything was interpreted. */
 export interface RawEvent {
   source: EventSource;
+  /** ChirpStack event type as the source named it (MQTT topic, `?event=`, Kafka `event` header). */
   eventType: string;
   /** Where it came from (MQTT topic, HTTP path, topic/partition/offset), kept on dead letters. */
   origin: string;
-  contentType: string;
+  /** The Content-Type the source declared; undefined (MQTT, Kafka) means: tell JSON from protobuf by the body. */
+  contentType?: string | undefined;
   body: Buffer;
+  /** Epoch ms. */
   receivedAt: number;
+}
+
+export interface HandleOptions {
+  /** DevEUI from the transport (MQTT topic, Kafka key), used on a dead letter when the body has none. */
+  devEuiHint?: string | null;
+  /** Stop waiting for Kafka (HTTP's bounded wait); the handle then rejects retriably. */
+  signal?: AbortSignal;
+}
+
+/**
+ * - published: a record on the event's topic (uplinks, joins, device-status, downlink-outcomes);
+ * - orphaned: an uplink of an unknown DevEUI, published on the orphan-uplinks topic;
+ * - dead-lettered: on the dead-letter topic with a code, the reason and the original bytes;
+ * - deduplicated: a copy of an event already durable, acknowledged without a record;
+ * - ignored: a ChirpStack log event, counted by level and code (see README, "Ingest").
+ */
+export type Outcome = 'published' | 'orphaned' | 'dead-lettered' | 'deduplicated' | 'ignored';
+
+export interface HandleResult {
+  outcome: Outcome;
+  eventId: string | null;
+  tenantId: string | null;
+  topic: string | null;
+  error?: { code: ErrorCode; message: string };
+}
+
+export interface BridgeTopics {
+  uplinks: string;
+  joins: string;
+  deviceStatus: string;
+  downlinkOutcomes: string;
+  orphanUplinks: string;
+  deadLetter: string;
+}
+
+export interface BridgeSerdes {
+  uplink: AvroSerde<UplinkRecord>;
+  join: AvroSerde<JoinRecord>;
+  deviceStatus: AvroSerde<DeviceStatusRecord>;
+  downlinkOutcome: AvroSerde<DownlinkOutcomeRecord>;
+  orphanUplink: AvroSerde<OrphanUplinkRecord>;
+  deadLetter: AvroSerde<DeadLetterRecord>;
+}
+
+export interface BridgeSink {
+  send(topic: string, records: KeyedRecord[], options?: SendOptions): Promise<void>;
 }
 
 export interface BridgeDeps {
   resolveDevice(devEui: string): Promise<DeviceAssignment | null>;
-  sink: RecordSink;
-  uplinkSerde: AvroSerde<UplinkRecord>;
-  deadLetterSerde: AvroSerde<DeadLetterRecord>;
-  topics: { uplinks: string; deadLetter: string };
+  sink: BridgeSink;
+  serdes: BridgeSerdes;
+  topics: BridgeTopics;
+  dedup: Deduplicator;
+  orphans: OrphanSink;
   metrics: IngestMetrics;
   logger: Logger;
 }
 
-export type Outcome = 'published' | 'dead-lettered' | 'ignored';
+interface Target {
+  topic: string;
+  value: Buffer;
+  outcome: 'published' | 'orphaned';
+}
 
 /**
- * The bridge's contract with every source: `handle` resolves once the event is durable in Kafka, either as a
- * record on the uplinks topic or as a dead letter carrying the original bytes; only then may the source
- * acknowledge it (MQTT PUBACK, HTTP 2xx). It rejects only with a retriable error (Kafka or the database
- * unavailable): the source must then not acknowledge, so the event is redelivered rather than lost.
+ * The bridge's contract with every source: `handle` resolves once the event is durable in Kafka — as a record
+ * on its topic, or as a dead letter carrying the original bytes — or is a duplicate of one that is, or is a
+ * ChirpStack log event (counted, not published); only then may the source acknowledge it (MQTT PUBACK, HTTP
+ * 2xx, Kafka offset commit). It rejects only with a retriable PlatformError (Kafka or the database unavailable,
+ * the caller's signal aborted): the source must then not acknowledge, so the event is redelivered, not lost.
+ *
+ * Ordering: events of one DevEUI are handed to the sink in the order `handle` was called, whatever the
+ * concurrency, so a device's records keep their order on its partition.
  */
 export function createBridge(deps: BridgeDeps) {
-  const { metrics, logger } = deps;
+  const { metrics, logger, topics, serdes } = deps;
+  const sequencer = new KeyedSequencer();
 
-  async function toUplinkRecord(raw: RawEvent): Promise<{ record: UplinkRecord; value: Buffer }> {
-    const uplink = parseUplinkJson(raw.body, raw.receivedAt);
-    const device = await deps.resolveDevice(uplink.devEui);
-    if (!device) throw new PlatformError('DEVICE_UNKNOWN', `device ${uplink.devEui} is not registered`);
-    const { codec, reading } = decodeReading(device.codec, uplink.fPort, uplink.payload, uplink.object);
-    const record: UplinkRecord = {
-      eventId: uplink.eventId,
-      tenantId: device.tenantId,
-      devEui: uplink.devEui,
-      spaceId: device.spaceId,
-      time: uplink.time,
-      receivedAt: raw.receivedAt,
-      source: raw.source,
-      applicationId: uplink.applicationId,
-      fCnt: uplink.fCnt,
-      fPort: uplink.fPort,
-      codec,
-      ...reading,
-      rssi: uplink.rssi,
-      snr: uplink.snr,
-      gatewayIds: uplink.gatewayIds,
-      payload: uplink.payload,
-    };
-    return { record, value: await deps.uplinkSerde.encode(record) };
-  }
-
-  async function deadLetter(raw: RawEvent, error: PlatformError, devEui: string | null): Promise<void> {
+  function deadLetterTarget(
+    raw: RawEvent,
+    contentType: string,
+    error: PlatformError,
+    known: { eventId: string | null; devEui: string | null; tenantId: string | null },
+  ): Promise<Buffer> {
     const record: DeadLetterRecord = {
-      eventId: randomUUID(),
-      tenantId: null,
-      devEui,
+      eventId: known.eventId ?? randomUUID(),
+      tenantId: known.tenantId,
+      devEui: known.devEui,
       source: raw.source,
       errorCode: error.code,
       reason: error.message,
       receivedAt: raw.receivedAt,
-      contentType: raw.contentType,
+      contentType,
       origin: raw.origin,
       original: raw.body,
     };
-    const value = await deps.deadLetterSerde.encode(record);
-    await deps.sink.send(deps.topics.deadLetter, [{ key: devEui ?? raw.source, value }]);
-    metrics.deadLettered.inc({ source: raw.source, code: error.code });
+    return serdes.deadLetter.encode(record);
+  }
+
+  /** Publishes a dead letter; the result carries the code and reason (HTTP answers 400 with them). */
+  async function sendDeadLetter(
+    raw: RawEvent,
+    contentType: string,
+    error: PlatformError,
+    known: { eventId: string | null; devEui: string | null; tenantId: string | null },
+    signal: AbortSignal | undefined,
+  ): Promise<HandleResult> {
+    const value = await deadLetterTarget(raw, contentType, error, known);
+    await send(topics.deadLetter, known.devEui ?? raw.source, value, signal);
     logger.warn({ code: error.code, reason: error.message, origin: raw.origin }, 'event dead-lettered');
+    return {
+      outcome: 'dead-lettered',
+      eventId: known.eventId,
+      tenantId: known.tenantId,
+      topic: topics.deadLetter,
+      error: { code: error.code, message: error.message },
+    };
+  }
+
+  async function send(topic: string, key: string, value: Buffer, signal: AbortSignal | undefined) {
+    try {
+      await deps.sink.send(topic, [{ key, value }], signal ? { signal } : {});
+    } catch (error) {
+      throw toPlatformError(error, 'KAFKA_UNAVAILABLE', true);
+    }
+  }
+
+  async function buildTarget(
+    raw: RawEvent,
+    event: ChirpStackEvent,
+    device: DeviceAssignment | null,
+  ): Promise<Target> {
+    const common = {
+      eventId: event.eventId,
+      devEui: event.devEui,
+      time: event.time,
+      receivedAt: raw.receivedAt,
+      source: raw.source,
+      applicationId: event.applicationId,
+    };
+    if (event.type === 'location') {
+      throw new PlatformError(
+        'EVENT_UNSUPPORTED',
+        'location events are not published to a topic yet; kept on the dead-letter topic for replay',
+      );
+    }
+    if (event.type === 'up' && !device) {
+      const record: OrphanUplinkRecord = {
+        ...common,
+        tenantId: null,
+        chirpstackTenantId: event.tenantId,
+        chirpstackTenantName: event.tenantName,
+        deviceName: event.deviceName,
+        fCnt: event.fCnt,
+        fPort: event.fPort,
+        payload: event.payload,
+      };
+      return {
+        topic: topics.orphanUplinks,
+        value: await serdes.orphanUplink.encode(record),
+        outcome: 'orphaned',
+      };
+    }
+    if (!device) {
+      throw new PlatformError(
+        'DEVICE_UNKNOWN',
+        `device ${event.devEui} is not registered (${event.type} event)`,
+      );
+    }
+    const owned = { ...common, tenantId: device.tenantId };
+    switch (event.type) {
+      case 'up': {
+        const uplink = toParsedUplink(event);
+        const { codec, reading } = decodeReading(device.codec, uplink.fPort, uplink.payload, uplink.object);
+        const record: UplinkRecord = {
+          ...owned,
+          spaceId: device.spaceId,
+          fCnt: uplink.fCnt,
+          fPort: uplink.fPort,
+          codec,
+          ...reading,
+          rssi: uplink.rssi,
+          snr: uplink.snr,
+          gatewayIds: uplink.gatewayIds,
+          payload: uplink.payload,
+        };
+        return {
+          topic: topics.uplinks,
+          value: await serdes.uplink.encode(record),
+          outcome: 'published',
+        };
+      }
+      case 'join': {
+        const record: JoinRecord = { ...owned, devAddr: event.devAddr };
+        return { topic: topics.joins, value: await serdes.join.encode(record), outcome: 'published' };
+      }
+      case 'status': {
+        const record: DeviceStatusRecord = {
+          ...owned,
+          margin: event.margin,
+          externalPowerSource: event.externalPowerSource,
+          batteryLevel: event.batteryLevel,
+        };
+        return {
+          topic: topics.deviceStatus,
+          value: await serdes.deviceStatus.encode(record),
+          outcome: 'published',
+        };
+      }
+      case 'ack':
+      case 'txack': {
+        const record: DownlinkOutcomeRecord =
+          event.type === 'ack'
+            ? {
+                ...owned,
+                kind: 'ACK',
+                queueItemId: event.queueItemId,
+                acknowledged: event.acknowledged,
+                fCntDown: event.fCntDown,
+                downlinkId: null,
+                gatewayId: null,
+              }
+            : {
+                ...owned,
+                kind: 'TXACK',
+                queueItemId: event.queueItemId,
+                acknowledged: null,
+                fCntDown: event.fCntDown,
+                downlinkId: event.downlinkId,
+                gatewayId: event.gatewayId,
+              };
+        return {
+          topic: topics.downlinkOutcomes,
+          value: await serdes.downlinkOutcome.encode(record),
+          outcome: 'published',
+        };
+      }
+    }
+    throw new PlatformError('EVENT_UNSUPPORTED', `${event.type} events are not routed`);
+  }
+
+  /**
+   * The ordered part (one DevEUI at a time): resolve, dedup claim, build, hand to the sink. Returns the wait for
+   * durability boxed, so the next event of the device can start while this one is in flight.
+   */
+  async function route(
+    raw: RawEvent,
+    contentType: string,
+    event: ChirpStackEvent,
+    signal: AbortSignal | undefined,
+  ): Promise<{ durable: Promise<HandleResult> }> {
+    const device = await deps.resolveDevice(event.devEui);
+    const tenantId = device?.tenantId ?? null;
+    const keys = [`id:${event.eventId}`];
+    if (event.type === 'up') {
+      keys.push(
+        `fcnt:${tenantId ?? `cs-${event.tenantId ?? ''}`}:${event.devEui}:${event.devAddr ?? ''}:${event.fCnt}`,
+      );
+    }
+    const claim = await deps.dedup.begin(keys);
+    if (!claim) {
+      return {
+        durable: Promise.resolve({ outcome: 'deduplicated', eventId: event.eventId, tenantId, topic: null }),
+      };
+    }
+    try {
+      let pending: Promise<HandleResult>;
+      try {
+        const target = await buildTarget(raw, event, device);
+        pending = send(target.topic, event.devEui, target.value, signal).then(() => ({
+          outcome: target.outcome,
+          eventId: event.eventId,
+          tenantId,
+          topic: target.topic,
+        }));
+      } catch (thrown) {
+        const error = toPlatformError(thrown, 'ENCODE_FAILED');
+        if (error.retriable) throw error;
+        pending = sendDeadLetter(
+          raw,
+          contentType,
+          error,
+          { eventId: event.eventId, devEui: event.devEui, tenantId },
+          signal,
+        );
+      }
+      const durable = pending.then(
+        async (result) => {
+          await claim.commit();
+          if (!device) await noteOrphan(raw, event);
+          return result;
+        },
+        (error: unknown) => {
+          claim.abort();
+          throw error;
+        },
+      );
+      durable.catch(() => {});
+      return { durable };
+    } catch (error) {
+      claim.abort();
+      throw error;
+    }
+  }
+
+  async function noteOrphan(raw: RawEvent, event: ChirpStackEvent): Promise<void> {
+    try {
+      await deps.orphans.note({
+        devEui: event.devEui,
+        applicationId: event.applicationId,
+        chirpstackTenantId: event.tenantId,
+        chirpstackTenantName: event.tenantName,
+        deviceName: event.deviceName,
+        eventType: event.type,
+        seenAt: raw.receivedAt,
+      });
+    } catch (error) {
+      logger.error({ err: error, devEui: event.devEui }, 'recording an orphan device failed');
+    }
+  }
+
+  async function process(raw: RawEvent, options: HandleOptions): Promise<HandleResult> {
+    const encoding = encodingOfContentType(raw.contentType) ?? detectEncoding(raw.body);
+    const contentType = encoding === 'json' ? 'application/json' : 'application/protobuf';
+    let event: ChirpStackEvent;
+    try {
+      event = parseChirpStackEvent(raw.eventType, raw.body, encoding, raw.receivedAt);
+    } catch (thrown) {
+      const error = toPlatformError(thrown, 'PAYLOAD_INVALID');
+      if (error.retriable) throw error;
+      const devEui = options.devEuiHint ? options.devEuiHint.toUpperCase() : null;
+      return sendDeadLetter(
+        raw,
+        contentType,
+        error,
+        { eventId: null, devEui, tenantId: null },
+        options.signal,
+      );
+    }
+    if (event.type === 'log') {
+      metrics.chirpstackLog.inc({ level: event.level, code: event.code });
+      if (event.level !== 'INFO') {
+        logger.warn({ devEui: event.devEui, level: event.level, code: event.code }, event.description);
+      }
+      return { outcome: 'ignored', eventId: event.eventId, tenantId: null, topic: null };
+    }
+    const turn = await sequencer.acquire(event.devEui);
+    let routed: { durable: Promise<HandleResult> };
+    try {
+      routed = await route(raw, contentType, event, options.signal);
+    } finally {
+      turn.release();
+    }
+    return routed.durable;
   }
 
   return {
-    async handle(raw: RawEvent, devEuiHint: string | null = null): Promise<Outcome> {
-      metrics.received.inc({ source: raw.source, event: raw.eventType });
-      if (raw.eventType !== 'up') {
-        metrics.ignored.inc({ source: raw.source, event: raw.eventType });
-        return 'ignored';
-      }
-      let built: { record: UplinkRecord; value: Buffer };
+    async handle(raw: RawEvent, options: HandleOptions = {}): Promise<HandleResult> {
+      const { source } = raw;
+      metrics.received.inc({ source, event: raw.eventType });
+      let result: HandleResult;
       try {
-        built = await toUplinkRecord(raw);
+        result = await process(raw, options);
       } catch (thrown) {
-        const error = toPlatformError(thrown, 'PAYLOAD_INVALID');
-        if (error.retriable) throw error;
-        await deadLetter(raw, error, devEuiHint);
-        return 'dead-lettered';
+        const error = toPlatformError(thrown, 'INTERNAL', true);
+        metrics.notAcknowledged.inc({ source, code: error.code });
+        throw error.retriable
+          ? error
+          : new PlatformError(error.code, error.message, { cause: error, retriable: true });
       }
-      try {
-        await deps.sink.send(deps.topics.uplinks, [{ key: built.record.devEui, value: built.value }]);
-      } catch (error) {
-        throw new PlatformError('KAFKA_UNAVAILABLE', 'publishing the uplink failed', {
-          cause: error,
-          retriable: true,
-        });
+      const tenant = result.tenantId ?? '';
+      switch (result.outcome) {
+        case 'published':
+        case 'orphaned':
+          metrics.published.inc({ source, tenant, topic: result.topic ?? '' });
+          metrics.publishSeconds.observe({ source }, (Date.now() - raw.receivedAt) / 1000);
+          break;
+        case 'dead-lettered':
+          metrics.deadLettered.inc({ source, tenant, code: result.error?.code ?? 'INTERNAL' });
+          metrics.publishSeconds.observe({ source }, (Date.now() - raw.receivedAt) / 1000);
+          break;
+        case 'deduplicated':
+          metrics.deduplicated.inc({ source, event: raw.eventType });
+          break;
+        case 'ignored':
+          metrics.ignored.inc({ source, event: raw.eventType });
+          break;
       }
-      metrics.published.inc({ source: raw.source, tenant: built.record.tenantId });
-      metrics.publishSeconds.observe({ source: raw.source }, (Date.now() - raw.receivedAt) / 1000);
-      return 'published';
+      return result;
     },
   };
 }
 
 export type Bridge = ReturnType<typeof createBridge>;
+
+/** Serialises work per key: `acquire` resolves when every earlier holder of the key released it. */
+export class KeyedSequencer {
+  readonly #tails = new Map<string, Promise<void>>();
+
+  async acquire(key: string): Promise<{ release(): void }> {
+    const previous = this.#tails.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    this.#tails.set(key, mine);
+    if (previous) await previous;
+    return {
+      release: () => {
+        if (this.#tails.get(key) === mine) this.#tails.delete(key);
+        release();
+      },
+    };
+  }
+
+  get size(): number {
+    return this.#tails.size;
+  }
+}

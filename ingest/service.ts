@@ -1,19 +1,25 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
+import type { Redis } from 'ioredis';
 import type { Kafka } from 'kafkajs';
 import type { Config } from '../lib/config.js';
 import type { Pool } from '../lib/db/pool.js';
 import { createOperabilityApp } from '../lib/http/health.js';
 import { closeServer, listen } from '../lib/http/listen.js';
 import { registerValueSchema } from '../lib/kafka/avro.js';
-import { startKafkaSink } from '../lib/kafka/sink.js';
+import { startBatchingKafkaSink } from '../lib/kafka/batching-sink.js';
+import { startKafkaProbe } from '../lib/kafka/probe.js';
 import { stopAll, type Service } from '../lib/lifecycle.js';
 import type { Logger } from '../lib/logger.js';
 import { readAvroSchema } from '../schemas/catalog.js';
-import type { DeadLetterRecord, UplinkRecord } from '../schemas/avro/records.js';
-import { createBridge } from './bridge.js';
+import { createBridge, type BridgeSerdes } from './bridge.js';
+import { Deduplicator } from './dedup.js';
 import { DeviceDirectory } from './device-directory.js';
+import { mountHttpSource } from './http-source.js';
+import { startChirpStackKafkaSource } from './kafka-source.js';
 import { createIngestMetrics } from './metrics.js';
 import { startMqttSource } from './mqtt-source.js';
+import { MemoryOrphanSink, type OrphanSink } from './orphans.js';
+import { createRedisDedupStore } from './redis-dedup-store.js';
 
 export interface IngestDeps {
   config: Pick<Config, 'mqtt' | 'topics' | 'ingest'>;
@@ -21,50 +27,110 @@ export interface IngestDeps {
   pipelinePool: Pool;
   kafka: Kafka;
   registry: SchemaRegistry;
+  /** Shares dedup keys between bridge instances; without it each instance dedups on its own. */
+  redis?: Redis | undefined;
+  /** Where unknown DevEUIs are recorded; in memory until the orphan_devices table exists. */
+  orphans?: OrphanSink;
 }
 
 /**
- * The ChirpStack bridge: registers the value schemas, opens the Kafka sink, then the sources (MQTT now; HTTP,
- * the v5 webhook and ChirpStack's Kafka integration join here). Stops sources first so nothing new arrives,
- * then the sink once in-flight records were acknowledged.
+ * The ChirpStack bridge: registers the value schemas, opens the batching Kafka sink, then the sources (MQTT,
+ * HTTP integration endpoint, ChirpStack's Kafka integration when configured). `stop` drains: readiness goes
+ * false, sources stop taking new events and finish (MQTT acknowledges what became durable, HTTP answers
+ * in-flight requests, the Kafka source commits), then the sink flushes its batches and the producer disconnects.
  */
 export async function start(deps: IngestDeps) {
   const { config, logger } = deps;
+  const { topics } = config;
   const metrics = createIngestMetrics();
-  const uplinkSerde = await registerValueSchema<UplinkRecord>(
-    deps.registry,
-    config.topics.uplinks,
-    readAvroSchema('uplink'),
-  );
-  const deadLetterSerde = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    config.topics.deadLetter,
-    readAvroSchema('dead-letter'),
-  );
+  const register = <T>(topic: string, file: Parameters<typeof readAvroSchema>[0]) =>
+    registerValueSchema<T>(deps.registry, topic, readAvroSchema(file));
+  const serdes: BridgeSerdes = {
+    uplink: await register(topics.uplinks, 'uplink'),
+    join: await register(topics.joins, 'join'),
+    deviceStatus: await register(topics.deviceStatus, 'device-status'),
+    downlinkOutcome: await register(topics.downlinkOutcomes, 'downlink-outcome'),
+    orphanUplink: await register(topics.orphanUplinks, 'orphan-uplink'),
+    deadLetter: await register(topics.deadLetter, 'dead-letter'),
+  };
   const directory = new DeviceDirectory(deps.pipelinePool);
-  const sink = await startKafkaSink(deps.kafka);
+  const probe = await startKafkaProbe(deps.kafka, topics.uplinks);
+  const sink = await startBatchingKafkaSink(deps.kafka, config.ingest.batch);
+  metrics.setSinkPending(() => sink.pending());
+  const dedupLogger = logger.child({ component: 'dedup' });
+  const dedup = new Deduplicator({
+    maxEntries: config.ingest.dedup.maxEntries,
+    ttlMs: config.ingest.dedup.ttlMs,
+    shared: deps.redis && config.ingest.dedup.redis ? createRedisDedupStore(deps.redis) : undefined,
+    onSharedError: (error) => {
+      metrics.dedupStoreErrors.inc();
+      dedupLogger.warn({ err: error }, 'shared dedup store failed; using the local window');
+    },
+  });
+  const orphans = deps.orphans ?? new MemoryOrphanSink();
   const bridge = createBridge({
     resolveDevice: (devEui) => directory.resolve(devEui),
     sink,
-    uplinkSerde,
-    deadLetterSerde,
-    topics: config.topics,
+    serdes,
+    topics,
+    dedup,
+    orphans,
     metrics,
     logger: logger.child({ component: 'bridge' }),
   });
   let draining = false;
-  const mqttSource = await startMqttSource(config.mqtt, bridge, logger.child({ component: 'mqtt' }));
-  const http = await listen(
-    createOperabilityApp(metrics.registry, () => !draining && mqttSource.client.connected),
-    config.ingest.host,
-    config.ingest.httpPort,
+  const kafkaAvailable = () => probe.reachable() && sink.healthy();
+  const mqttSource = await startMqttSource(
+    config.mqtt,
+    bridge,
+    logger.child({ component: 'mqtt' }),
+    metrics,
+    {
+      maxInFlight: config.ingest.mqttMaxInFlight,
+    },
   );
+  const app = createOperabilityApp(
+    metrics.registry,
+    () => !draining && kafkaAvailable() && mqttSource.client.connected,
+  );
+  mountHttpSource(
+    app,
+    bridge,
+    { accepting: () => !draining && kafkaAvailable() },
+    {
+      bodyLimitBytes: config.ingest.bodyLimitBytes,
+      timeoutMs: config.ingest.httpTimeoutMs,
+      retryAfterSeconds: 5,
+    },
+    logger.child({ component: 'http' }),
+  );
+  const http = await listen(app, config.ingest.host, config.ingest.httpPort);
   logger.info({ port: http.port }, 'ingest http listening');
+  const { chirpstackKafka } = config.ingest;
+  const kafkaSource = chirpstackKafka.topic
+    ? await startChirpStackKafkaSource(
+        deps.kafka,
+        bridge,
+        { topic: chirpstackKafka.topic, groupId: chirpstackKafka.groupId, window: 500 },
+        logger.child({ component: 'chirpstack-kafka' }),
+      )
+    : undefined;
   const service: Service = {
     async stop() {
       draining = true;
-      await stopAll([sink, { stop: () => closeServer(http.server) }, mqttSource]);
+      // stopAll stops in reverse order: sources first, then the sink (flush + producer), then the probe.
+      await stopAll([probe, sink, { stop: () => closeServer(http.server) }, mqttSource, kafkaSource]);
     },
   };
-  return { ...service, bridge, metrics, directory, httpPort: http.port };
+  return {
+    ...service,
+    bridge,
+    metrics,
+    directory,
+    dedup,
+    orphans,
+    sink,
+    httpPort: http.port,
+    mqtt: mqttSource.client,
+  };
 }

@@ -18,7 +18,7 @@ export interface ThroughputResult {
   endToEndPerSecond: number;
 }
 
-async function createBenchTenant(
+export async function createBenchTenant(
   migrateUrl: string,
   devices: number,
 ): Promise<{ tenantId: string; devEuis: string[] }> {

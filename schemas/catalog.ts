@@ -28,6 +28,10 @@ export function readValueSchema(topic: TopicSpec): string {
   return readFileSync(`${root}/${topic.valueSchema}`, 'utf8');
 }
 
-export function readAvroSchema(file: 'uplink' | 'dead-letter'): string {
+export type AvroSchemaFile =
+  'uplink' | 'join' | 'device-status' | 'downlink-outcome' | 'orphan-uplink' | 'dead-letter';
+
+/** The Avro schema text (JSON) of `schemas/avro/<file>.avsc`. */
+export function readAvroSchema(file: AvroSchemaFile): string {
   return readFileSync(new URL(`./avro/${file}.avsc`, import.meta.url), 'utf8');
 }
