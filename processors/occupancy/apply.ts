@@ -2,7 +2,20 @@ import type { Pool, PoolClient } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import { PlatformError } from '../../lib/errors.js';
 import type { UplinkRecord } from '../../schemas/avro/records.js';
-import { initialSpaceState, reduceOccupancy, type OccupancyEffect, type SpaceState } from './reduce.js';
+import {
+  defaultOccupancyPolicy,
+  initialSpaceState,
+  reduceOccupancy,
+  type OccupancyEffect,
+  type OccupancyPolicy,
+  type SpaceState,
+} from './reduce.js';
+
+/**
+ * Until tenant policies and the pending debounce run are stored (the spaces table has no columns for them yet),
+ * apply confirms on the first reading: a pending run kept only in memory would be lost between batches.
+ */
+const applyPolicy: OccupancyPolicy = { ...defaultOccupancyPolicy, confirmCount: 1 };
 
 /**
  * Applies one batch of uplinks in ONE transaction, as the pipeline role: loads the current state of every
@@ -18,7 +31,11 @@ export async function applyUplinkBatch(pool: Pool, uplinks: UplinkRecord[]): Pro
       const effects: OccupancyEffect[] = [];
       for (const uplink of uplinks) {
         const key = spaceKey(uplink.tenantId, uplink.spaceId);
-        const result = reduceOccupancy(states.get(key) ?? initialSpaceState, uplink);
+        const result = reduceOccupancy(
+          states.get(key) ?? initialSpaceState,
+          { type: 'uplink', uplink },
+          applyPolicy,
+        );
         states.set(key, result.state);
         effects.push(...result.effects);
       }
@@ -26,12 +43,12 @@ export async function applyUplinkBatch(pool: Pool, uplinks: UplinkRecord[]): Pro
         client,
         effects.flatMap((e) => (e.type === 'record-uplink' ? [e.uplink] : [])),
       );
-      // Only the last state per space matters for the row; `changed` history lands in occupancy_changes later.
+      // Only the last state per space matters for the row; change history lands in occupancy_changes later.
       const finalStates = new Map<string, Extract<OccupancyEffect, { type: 'set-space-state' }>>();
       for (const e of effects)
         if (e.type === 'set-space-state') finalStates.set(spaceKey(e.tenantId, e.spaceId), e);
       await updateSpaceStates(client, [...finalStates.values()]);
-      return { changes: effects.filter((e) => e.type === 'set-space-state' && e.changed).length };
+      return { changes: effects.filter((e) => e.type === 'occupancy-changed').length };
     });
   } catch (error) {
     throw new PlatformError('DB_UNAVAILABLE', 'applying the occupancy batch failed', {
@@ -68,6 +85,7 @@ async function loadSpaceStates(
   );
   for (const row of rows) {
     states.set(spaceKey(row.tenant_id, row.id), {
+      ...initialSpaceState,
       state: row.state,
       stateSince: row.state_since?.getTime() ?? null,
       lastEventTime: row.last_event_time?.getTime() ?? null,
