@@ -17,8 +17,8 @@ declare module 'express-serve-static-core' {
 
 /**
  * `X-API-Key` authentication: the key's SHA-256 is looked up through authenticate_api_key(), a SECURITY
- * DEFINER function (the API role cannot read api_keys). Only the hash is stored. JWT logins, roles and
- * rate limits arrive with the API issue.
+ * DEFINER function (no tenant is known yet, and RLS hides api_keys without one). Only the hash is stored.
+ * JWT logins, roles and rate limits arrive with the API issue.
  */
 export function apiKeyAuth(pool: Pool): RequestHandler {
   return async (req, _res, next) => {
