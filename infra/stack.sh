@@ -5,7 +5,8 @@
 #   down     stop what `up` and `demo` started (by pid file), newest first; data stays in .data/
 #   status   one line per service
 #   demo     up, then start the platform (ingest, processors, api + console) with demo data; prints the URLs
-#   test     up, then typecheck, lint, format check, unit and integration tests (CI=true: down at the end)
+#   test     up, then typecheck, lint, format check, unit and integration tests, a demo smoke test
+#            (CI=true: down at the end)
 # A second `up` is a no-op. Logs: .data/log/<service>.log.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -79,6 +80,19 @@ cmd_demo() {
   node --import tsx infra/demo/seed.ts
 }
 
+# The quick start's first command, as a test: the demo must come up and serve its data through the API
+# (infra/demo/seed.ts waits for that). Apps that were not running before are stopped again afterwards.
+demo_smoke() {
+  local before=() a
+  for a in "${APPS[@]}"; do if pid_alive "$a"; then before+=("$a"); fi; done
+  log "demo smoke test"
+  cmd_demo >"$LOG_DIR/demo-smoke.log" 2>&1 || { tail -40 "$LOG_DIR/demo-smoke.log"; die "the demo did not come up"; }
+  grep -q 'Parking platform is up with demo data' "$LOG_DIR/demo-smoke.log" || die "the demo printed no URLs"
+  for a in "${APPS[@]}"; do
+    if [[ " ${before[*]} " != *" $a "* ]]; then stop_pid "$a" 15; fi
+  done
+}
+
 cmd_test() {
   local started=$SECONDS
   if [ "${CI:-}" = "true" ]; then trap cmd_down EXIT; fi
@@ -92,6 +106,7 @@ cmd_test() {
   npx vitest run --project unit --reporter=default --reporter=json --outputFile.json="$results/unit.json"
   log "integration tests (real services)"
   npx vitest run --project integration --reporter=default --reporter=json --outputFile.json="$results/integration.json"
+  demo_smoke
   log "all checks passed in $((SECONDS - started)) s"
   # One plain closing line over both projects, for humans and CI alike.
   node -e '
