@@ -5,31 +5,85 @@ import type { Pool } from '../lib/db/pool.js';
 import { PlatformError } from '../lib/errors.js';
 import { mountOperability } from '../lib/http/health.js';
 import type { Logger } from '../lib/logger.js';
-import { apiKeyAuth } from './auth.js';
+import { createSessions } from './auth/sessions.js';
+import type { TokenService } from './auth/tokens.js';
+import { docsPage, openApiDocument } from './http/openapi.js';
+import { applyDecision, type RateLimiter, type RateLimits } from './http/rate-limit.js';
+import { requestId } from './http/request-id.js';
+import { ApiRoutes } from './http/route.js';
 import { problemHandler } from './problem.js';
-import { spacesRouter } from './routes/spaces.js';
+import { addApiKeyRoutes } from './routes/api-keys.js';
+import { addAuditLogRoutes } from './routes/audit-log.js';
+import { addAuthRoutes } from './routes/auth.js';
+import { addDashboardRoutes } from './routes/dashboard.js';
+import { addSiteRoutes } from './routes/sites.js';
+import { addSpaceRoutes } from './routes/spaces.js';
 
 export interface ApiDeps {
   apiPool: Pool;
   logger: Logger;
+  tokens: TokenService;
+  refreshTokenTtlS: number;
+  /** Absent: no rate limiting (e.g. tests without Redis). */
+  limiter?: RateLimiter;
+  limits: RateLimits;
   /** Built operator console (vite build output), served under /console when present. */
   consoleDist?: string;
 }
 
-/** Builds the express app: operability endpoints, the authenticated v6 API, the console, problem+json errors. */
+export const apiBase = '/api/v6';
+
+/** Every v6 route, registered once for express and the OpenAPI document. */
+export function v6Routes(deps: ApiDeps): ApiRoutes {
+  const api = new ApiRoutes(
+    { pool: deps.apiPool, tokens: deps.tokens, limiter: deps.limiter, limits: deps.limits },
+    apiBase,
+  );
+  addAuthRoutes(api, createSessions(deps.apiPool, deps.tokens, { refreshTokenTtlS: deps.refreshTokenTtlS }));
+  addDashboardRoutes(api);
+  addSiteRoutes(api);
+  addSpaceRoutes(api);
+  addApiKeyRoutes(api);
+  addAuditLogRoutes(api);
+  return api;
+}
+
+/** Builds the express app: operability endpoints, the v6 API with its document and docs, the console, problem+json. */
 export function createApp(deps: ApiDeps): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.set('trust proxy', 'loopback');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   mountOperability(app, registry, async () => {
     await deps.apiPool.query('SELECT 1');
     return true;
   });
+  const api = v6Routes(deps);
+  const document = openApiDocument(api.registry);
   const v6 = express.Router();
-  v6.use(apiKeyAuth(deps.apiPool));
-  v6.use('/spaces', spacesRouter(deps.apiPool));
-  app.use('/api/v6', v6);
+  v6.use(requestId());
+  if (deps.limiter) {
+    const limiter = deps.limiter;
+    v6.use(async (req, res, next) => {
+      applyDecision(
+        res,
+        await limiter.hit(`ip:${req.ip ?? 'unknown'}`, deps.limits.perIp),
+        deps.limits.windowS,
+        'address',
+      );
+      next();
+    });
+  }
+  v6.use(express.json({ limit: '64kb' }));
+  v6.get('/openapi.json', (_req, res) => {
+    res.json(document);
+  });
+  v6.get('/docs', (_req, res) => {
+    res.type('html').send(docsPage);
+  });
+  v6.use(api.router);
+  app.use(apiBase, v6);
   if (deps.consoleDist && existsSync(deps.consoleDist)) {
     app.use('/console', express.static(deps.consoleDist, { index: 'index.html' }));
   }

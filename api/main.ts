@@ -1,3 +1,4 @@
+import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db/pool.js';
 import { runMain, stopAll } from '../lib/lifecycle.js';
@@ -9,6 +10,18 @@ const config = loadConfig();
 const logger = createLogger('api', config.logLevel);
 await runMain('api', logger, config.shutdownGraceMs, async () => {
   const apiPool = createPool(config.postgres.apiUrl, 'parking-api', config.postgres.poolMax);
-  const service = await start({ config: config.api, apiPool, logger });
-  return { stop: () => stopAll([{ stop: () => apiPool.end() }, service]) };
+  // No offline queue: while Redis is away a limit check fails at once and the request is let through.
+  const redis = new Redis(config.redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  const service = await start({
+    config: config.api,
+    auth: config.apiAuth,
+    rateLimit: config.apiRateLimit,
+    apiPool,
+    redis,
+    logger,
+  });
+  return {
+    stop: () =>
+      stopAll([{ stop: async () => void redis.disconnect() }, { stop: () => apiPool.end() }, service]),
+  };
 });

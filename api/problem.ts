@@ -1,6 +1,8 @@
 import type { ErrorRequestHandler } from 'express';
 import { isPlatformError, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
+import { InvalidFields } from './http/validation.js';
+import { z } from './http/zod.js';
 
 /** The one place error codes become HTTP statuses. Everything else is a 500 whose detail is not leaked. */
 const statusByCode: Partial<Record<ErrorCode, number>> = {
@@ -9,18 +11,43 @@ const statusByCode: Partial<Record<ErrorCode, number>> = {
   UNAUTHENTICATED: 401,
   FORBIDDEN: 403,
   NOT_FOUND: 404,
+  CONFLICT: 409,
   PAYLOAD_TOO_LARGE: 413,
+  RATE_LIMITED: 429,
   DB_UNAVAILABLE: 503,
   KAFKA_UNAVAILABLE: 503,
   SHUTTING_DOWN: 503,
 };
 
-/** RFC 9457 problem details (`application/problem+json`) for every error an API route throws. */
+export function statusOf(code: ErrorCode): number {
+  return statusByCode[code] ?? 500;
+}
+
+/** RFC 9457 problem details, as documented in the OpenAPI document (components.schemas.Problem). */
+export const problemSchema = z
+  .object({
+    type: z.string(),
+    title: z.string(),
+    status: z.number().int(),
+    detail: z.string(),
+    instance: z.string(),
+    requestId: z.string().optional(),
+    errors: z
+      .array(
+        z.object({ in: z.enum(['path', 'query', 'body', 'header']), field: z.string(), message: z.string() }),
+      )
+      .optional(),
+  })
+  .openapi('Problem');
+
+/** `application/problem+json` for every error an API route throws; 400s list the invalid fields. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    const known = isPlatformError(error) ? error : undefined;
-    const status = (known && statusByCode[known.code]) ?? 500;
-    if (status >= 500) logger.error({ err: error, path: req.path }, 'request failed');
+    const known = isPlatformError(error) ? error : bodyParserError(error);
+    const status = known ? statusOf(known.code) : 500;
+    if (status >= 500)
+      logger.error({ err: error, path: req.path, requestId: req.requestId }, 'request failed');
+    const fields = known?.cause instanceof InvalidFields ? known.cause.fields : undefined;
     res
       .status(status)
       .type('application/problem+json')
@@ -30,6 +57,18 @@ export function problemHandler(logger: Logger): ErrorRequestHandler {
         status,
         detail: known && status < 500 ? known.message : 'internal error',
         instance: req.originalUrl,
-      });
+        requestId: req.requestId,
+        ...(fields ? { errors: fields } : {}),
+      } satisfies z.infer<typeof problemSchema>);
   };
+}
+
+/** express.json() failures (malformed or oversized bodies) carry an HTTP status of their own. */
+function bodyParserError(error: unknown): { code: ErrorCode; message: string; cause?: unknown } | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { type, status } = error as { type?: unknown; status?: unknown };
+  if (type === 'entity.too.large') return { code: 'PAYLOAD_TOO_LARGE', message: 'request body too large' };
+  if (typeof type === 'string' && status === 400)
+    return { code: 'PAYLOAD_INVALID', message: 'malformed JSON body' };
+  return undefined;
 }

@@ -1,11 +1,10 @@
 import { start as startApi } from '../api/service.js';
 import { start as startIngest } from '../ingest/service.js';
-import { startOccupancy } from '../processors/occupancy/run.js';
+import { startOccupancy, type OccupancyProcessor } from '../processors/occupancy/run.js';
 import { loadConfig, type Config } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db/pool.js';
 import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
-import type { Service } from '../lib/lifecycle.js';
 import type { Logger } from '../lib/logger.js';
 import { createTestTopic } from '../lib/testing/kafka-control.js';
 
@@ -13,7 +12,7 @@ import { createTestTopic } from '../lib/testing/kafka-control.js';
  * The whole platform in one process against the real local services, with its own topics, consumer group and
  * MQTT client id (named after `run`), so end-to-end tests and benchmarks never see another run's records.
  */
-export type Processor = Service & { applied(): number };
+export type Processor = OccupancyProcessor;
 
 /** Every topic the bridge writes, named after the run. */
 export function testTopics(run: string): Config['topics'] {
@@ -24,10 +23,12 @@ export function testTopics(run: string): Config['topics'] {
     deviceStatus: `test-device-status-${run}`,
     downlinkOutcomes: `test-downlink-outcomes-${run}`,
     orphanUplinks: `test-orphan-uplinks-${run}`,
+    occupancyChanges: `test-occupancy-changes-${run}`,
   };
 }
 
 export interface Pipeline {
+  run: string;
   topics: Config['topics'];
   pipelinePool: Pool;
   apiPool: Pool;
@@ -43,6 +44,7 @@ export async function startPipeline(run: string, logger: Logger, partitions = 3)
   const config = loadConfig();
   const topics = testTopics(run);
   await createTestTopic(config.kafka.controlPort, topics.uplinks, partitions);
+  await createTestTopic(config.kafka.controlPort, topics.occupancyChanges, partitions);
   for (const topic of [
     topics.deadLetter,
     topics.joins,
@@ -67,6 +69,7 @@ export async function startPipeline(run: string, logger: Logger, partitions = 3)
   const api = await startApi({ config: { host: '127.0.0.1', port: 0, consoleDist: '' }, apiPool, logger });
   let processor: Processor | undefined;
   const pipeline: Pipeline = {
+    run,
     topics,
     pipelinePool,
     apiPool,
@@ -78,7 +81,7 @@ export async function startPipeline(run: string, logger: Logger, partitions = 3)
         kafka: createKafka(config.kafka, logger, `occupancy-${run}`),
         registry: createSchemaRegistry(config.schemaRegistry),
         pipelinePool,
-        topic: topics.uplinks,
+        topics,
         groupId: `occupancy-${run}`,
         logger,
       });

@@ -54,9 +54,17 @@ afterAll(async () => {
 });
 
 describe('one uplink end to end', () => {
-  it('an occupied reading published on MQTT becomes the space state served by the API', async () => {
-    const sentAt = new Date(Date.now() - 1_000);
+  it('two occupied readings published on MQTT (the debounce) become the space state served by the API', async () => {
+    const sentAt = new Date(Date.now() - 2_000);
+    const confirmedAt = new Date(sentAt.getTime() + 1_000);
     await sendReading(true, sentAt);
+    // One reading confirms nothing (default policy: two matching readings within 10 s).
+    await eventually(
+      () => pipeline.pipelinePool.query('SELECT 1 FROM uplinks WHERE tenant_id = $1', [tenant.tenantId]),
+      (r) => r.rowCount === 1,
+    );
+    expect((await getSpace(tenant.apiKey, tenant.spaceId)).body['state']).toBe('unknown');
+    await sendReading(true, confirmedAt);
     const { body } = await eventually(
       () => getSpace(tenant.apiKey, tenant.spaceId),
       (r) => r.status === 200 && r.body['state'] === 'occupied',
@@ -66,7 +74,7 @@ describe('one uplink end to end', () => {
       code: 'A-01',
       state: 'occupied',
       stateSince: sentAt.toISOString(),
-      lastEventTime: sentAt.toISOString(),
+      lastEventTime: confirmedAt.toISOString(),
     });
   });
 
@@ -117,9 +125,11 @@ describe('one uplink end to end', () => {
     expect(anonymous.headers.get('content-type')).toContain('application/problem+json');
   });
 
-  it('with the processor stopped the state does not move; restarted, it resumes from its committed offset', async () => {
+  it('with the processor stopped the state does not move; restarted, it resumes from the offset stored in PostgreSQL', async () => {
     await pipeline.stopProcessor();
-    await sendReading(false);
+    const now = Date.now();
+    await sendReading(false, new Date(now - 1_000));
+    await sendReading(false, new Date(now));
     // Give a (broken) pipeline every chance to change the state: it must not, as no processor runs.
     await new Promise((r) => setTimeout(r, 1_500));
     expect((await getSpace(tenant.apiKey, tenant.spaceId)).body['state']).toBe('occupied');
@@ -129,7 +139,21 @@ describe('one uplink end to end', () => {
       (r) => r.body['state'] === 'free',
     );
     expect(body['state']).toBe('free');
-    // Only the one new record was consumed after the restart: the first was committed before the stop.
-    expect(processor.applied()).toBe(1);
+    // Only the two new records were applied after the restart: the first two were stored before the stop.
+    expect(processor.applied()).toBe(2);
+    const stored = await pipeline.pipelinePool.query<{ n: string }>(
+      'SELECT sum(next_offset) AS n FROM processor_offsets WHERE group_id = $1',
+      [`occupancy-${pipeline.run}`],
+    );
+    expect(Number(stored.rows[0]!.n)).toBe(4);
+    // Exactly two changes, each once: unknown -> occupied, occupied -> free.
+    const changes = await pipeline.pipelinePool.query<{ previous_state: string; state: string }>(
+      'SELECT previous_state, state FROM occupancy_changes WHERE tenant_id = $1 ORDER BY time',
+      [tenant.tenantId],
+    );
+    expect(changes.rows).toEqual([
+      { previous_state: 'unknown', state: 'occupied' },
+      { previous_state: 'occupied', state: 'free' },
+    ]);
   });
 });

@@ -16,6 +16,9 @@ const bool = z
 /** Development passwords of the local stack's login roles; never used when the URLs are given. */
 export const localPasswords = { api: 'parking-api-dev', pipeline: 'parking-pipeline-dev' } as const;
 
+/** Development key that signs access tokens on the local stack; production sets API_JWT_SECRET. */
+export const localJwtSecret = 'parking-api-local-development-jwt-secret';
+
 const envSchema = z.object({
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   PG_HOST: z.string().default('127.0.0.1'),
@@ -58,6 +61,7 @@ const envSchema = z.object({
   TOPIC_DEVICE_STATUS: z.string().default('parking.device-status.v1'),
   TOPIC_DOWNLINK_OUTCOMES: z.string().default('parking.downlink-outcomes.v1'),
   TOPIC_ORPHAN_UPLINKS: z.string().default('parking.orphan-uplinks.v1'),
+  TOPIC_OCCUPANCY_CHANGES: z.string().default('parking.occupancy-changes.v1'),
   INGEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(65_536),
   INGEST_HTTP_TIMEOUT_MS: z.coerce.number().int().min(100).max(4_900).default(4_000),
   INGEST_MQTT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(65_535).default(256),
@@ -74,6 +78,17 @@ const envSchema = z.object({
   CHIRPSTACK_KAFKA_GROUP_ID: z.string().default('parking-ingest-chirpstack'),
   OCCUPANCY_GROUP_ID: z.string().default('parking-occupancy'),
   CONSOLE_DIST: z.string().default('dashboards/console/dist'),
+  API_JWT_SECRET: z.string().min(32).optional(),
+  API_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(3_600).default(900),
+  API_REFRESH_TOKEN_TTL_S: z.coerce
+    .number()
+    .int()
+    .min(300)
+    .default(30 * 86_400),
+  API_RATE_LIMIT_WINDOW_S: z.coerce.number().int().min(1).max(3_600).default(60),
+  API_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(600),
+  API_RATE_LIMIT_PER_USER: z.coerce.number().int().min(1).default(300),
+  API_RATE_LIMIT_PER_API_KEY: z.coerce.number().int().min(1).default(600),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
@@ -140,6 +155,19 @@ export function loadConfig(env: Env = process.env) {
     },
     redisUrl: e.REDIS_URL ?? `redis://127.0.0.1:${e.REDIS_PORT}`,
     api: { host: e.BIND_HOST, port: e.API_PORT, consoleDist: e.CONSOLE_DIST },
+    // Access tokens are HS256 JWTs signed with this key (>= 32 bytes); refresh tokens are opaque and stored hashed.
+    apiAuth: {
+      jwtSecret: e.API_JWT_SECRET ?? localJwtSecret,
+      accessTokenTtlS: e.API_ACCESS_TOKEN_TTL_S,
+      refreshTokenTtlS: e.API_REFRESH_TOKEN_TTL_S,
+    },
+    // Requests per window, counted in Redis (shared by every API instance).
+    apiRateLimit: {
+      windowS: e.API_RATE_LIMIT_WINDOW_S,
+      perIp: e.API_RATE_LIMIT_PER_IP,
+      perUser: e.API_RATE_LIMIT_PER_USER,
+      perApiKey: e.API_RATE_LIMIT_PER_API_KEY,
+    },
     ingest: {
       host: e.BIND_HOST,
       httpPort: e.INGEST_HTTP_PORT,
@@ -167,6 +195,7 @@ export function loadConfig(env: Env = process.env) {
       deviceStatus: e.TOPIC_DEVICE_STATUS,
       downlinkOutcomes: e.TOPIC_DOWNLINK_OUTCOMES,
       orphanUplinks: e.TOPIC_ORPHAN_UPLINKS,
+      occupancyChanges: e.TOPIC_OCCUPANCY_CHANGES,
     },
     processors: { host: e.BIND_HOST, httpPort: e.PROCESSORS_HTTP_PORT },
     occupancy: { groupId: e.OCCUPANCY_GROUP_ID },

@@ -18,6 +18,8 @@ export const errorCodes = [
   'FORBIDDEN',
   'NOT_FOUND',
   'VALIDATION_FAILED',
+  'CONFLICT',
+  'RATE_LIMITED',
   'SHUTTING_DOWN',
   'INTERNAL',
 ] as const;

@@ -4,6 +4,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ingestThroughput } from './ingest-throughput.js';
+import { occupancyThroughput } from './occupancy-throughput.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 
 const { values } = parseArgs({ options: { count: { type: 'string', default: '5000' } } });
@@ -31,4 +32,14 @@ console.log(
 console.log(`  MQTT publish          ${result.publishPerSecond} uplinks/s`);
 console.log(`  ingest into Kafka     ${result.ingestPerSecond} uplinks/s`);
 console.log(`  end to end into DB    ${result.endToEndPerSecond} uplinks/s`);
+const occ = await occupancyThroughput({ count: Math.max(count, 20_000) });
+console.log(
+  `occupancy processor, ${occ.count} pre-filled Avro uplinks, same database and broker in the same run:`,
+);
+console.log(`  raw COPY (temp table)  ${occ.copyPerSecond} rows/s`);
+console.log(`  raw kafkajs consume    ${occ.consumePerSecond} records/s`);
+console.log(`  occupancy applied      ${occ.appliedPerSecond} uplinks/s`);
+console.log(
+  `  uplink -> change on its topic at ${occ.rate}/s: p50 ${occ.p50} ms, p99 ${occ.p99} ms (${occ.changes} changes)`,
+);
 process.exit(0);

@@ -14,16 +14,18 @@ const config = loadConfig();
 const logger = createLogger('processors', config.logLevel);
 await runMain('processors', logger, config.shutdownGraceMs, async () => {
   const pipelinePool = createPool(config.postgres.pipelineUrl, 'parking-processors', config.postgres.poolMax);
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
   const occupancy = await startOccupancy({
     kafka: createKafka(config.kafka, logger, 'parking-processors'),
     registry: createSchemaRegistry(config.schemaRegistry),
     pipelinePool,
-    topic: config.topics.uplinks,
+    topics: config.topics,
     groupId: config.occupancy.groupId,
     logger: logger.child({ processor: 'occupancy' }),
+    metrics: registry,
+    options: { drainMs: config.shutdownGraceMs },
   });
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
   let draining = false;
   const http = await listen(
     createOperabilityApp(registry, () => !draining),

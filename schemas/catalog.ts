@@ -29,7 +29,13 @@ export function readValueSchema(topic: TopicSpec): string {
 }
 
 export type AvroSchemaFile =
-  'uplink' | 'join' | 'device-status' | 'downlink-outcome' | 'orphan-uplink' | 'dead-letter';
+  | 'uplink'
+  | 'join'
+  | 'device-status'
+  | 'downlink-outcome'
+  | 'orphan-uplink'
+  | 'dead-letter'
+  | 'occupancy-change';
 
 /** The Avro schema text (JSON) of `schemas/avro/<file>.avsc`. */
 export function readAvroSchema(file: AvroSchemaFile): string {

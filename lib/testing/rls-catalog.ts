@@ -22,6 +22,8 @@ export const globalTables: Record<string, string> = {
   platform_admin_access_log: 'append-only log of platform-admin reads',
   device_types: 'platform device catalog, read-only for tenants',
   pgmigrations: "node-pg-migrate's bookkeeping, no grants to any application role",
+  processor_offsets:
+    'consumer offsets per (group, topic, partition) stored with the results; pipeline role only (BYPASSRLS)',
 };
 
 /** Global lookup indexes allowed not to start with tenant_id (DevEUIs, EUIs, hashes, role names, users). */

@@ -139,6 +139,19 @@ export const rowFactories: Record<string, RowFactory> = {
     payload: '\\x00',
     received_at: recent(),
   }),
+  outbox: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    time: recent(),
+    id: randomUUID(),
+    topic: 'parking.occupancy-changes.v1',
+    key: randomUUID(),
+    value: '\\x00',
+  }),
+  occupancy_policies: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    name: `Policy ${rand()}`,
+    confirm_count: 3,
+  }),
   occupancy_changes: async (_db, tenantId) => ({
     tenant_id: tenantId,
     time: recent(),

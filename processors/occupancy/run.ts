@@ -1,84 +1,102 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
+import { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
-import { decodeAvro } from '../../lib/kafka/avro.js';
-import type { Service } from '../../lib/lifecycle.js';
+import { PlatformError } from '../../lib/errors.js';
+import { decodeAvro, registerValueSchema } from '../../lib/kafka/avro.js';
+import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
-import type { UplinkRecord } from '../../schemas/avro/records.js';
-import { applyUplinkBatch } from './apply.js';
+import { readAvroSchema } from '../../schemas/catalog.js';
+import type { DeadLetterRecord, OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
+import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
+import { processorMetrics } from '../runtime/metrics.js';
+import { startOutboxRelay, type OutboxRelay } from '../runtime/outbox.js';
+import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
+import { applyOccupancy } from './apply.js';
 
 export interface OccupancyDeps {
   kafka: Kafka;
   registry: SchemaRegistry;
   pipelinePool: Pool;
-  topic: string;
+  topics: { uplinks: string; occupancyChanges: string; deadLetter: string };
   groupId: string;
   logger: Logger;
-  /** Records applied per database transaction; bounds memory and transaction size. */
-  maxBatch?: number;
+  /** Prometheus registry the runtime's metrics go to (a private one when absent). */
+  metrics?: Registry;
+  /** Runtime options beyond group and topic (batch size, session timeout, drain time). */
+  options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
+  /** Whether this instance also runs the outbox relay (default true; relays exclude each other by a lock). */
+  relay?: boolean;
 }
 
+export type OccupancyProcessor = Processor & { relay: OutboxRelay | undefined };
+
 /**
- * Consumes the uplinks topic and applies each Kafka batch in bounded database transactions. Offsets are
- * resolved and committed only after the transaction committed (commit after apply); a crash in between
- * redelivers records that the idempotent apply then ignores. A record that cannot be decoded is logged and
- * skipped with its offset, so one bad record cannot stall a partition.
+ * The occupancy processor on the shared runtime (processors/runtime): uplinks in, debounced space states,
+ * occupancy_changes rows and occupancy-change events (through the outbox) out, effectively once. An uplink that
+ * cannot be decoded is dead-lettered with DECODE_FAILED; a failing database is retried with backoff.
  */
-export async function startOccupancy(deps: OccupancyDeps): Promise<Service & { applied(): number }> {
+export async function startOccupancy(deps: OccupancyDeps): Promise<OccupancyProcessor> {
   const { logger } = deps;
-  const maxBatch = deps.maxBatch ?? 500;
-  const consumer = deps.kafka.consumer({
-    groupId: deps.groupId,
-    sessionTimeout: 10_000,
-    heartbeatInterval: 1_000,
+  const metrics = deps.metrics ?? new Registry();
+  const changes = await registerValueSchema<OccupancyChangeRecord>(
+    deps.registry,
+    deps.topics.occupancyChanges,
+    readAvroSchema('occupancy-change'),
+  );
+  const deadLetters = await registerValueSchema<DeadLetterRecord>(
+    deps.registry,
+    deps.topics.deadLetter,
+    readAvroSchema('dead-letter'),
+  );
+  const producer = deps.kafka.producer({
+    idempotent: true,
+    maxInFlightRequests: 1,
     allowAutoTopicCreation: false,
-    maxBytesPerPartition: 1_048_576,
-    // Let the broker gather records for up to 100 ms: one database transaction per record trickling in would
-    // cap the processor at a few hundred records/s (measured by loadtests/pipeline-throughput.ts).
-    minBytes: 64 * 1024,
-    maxWaitTimeInMs: 100,
   });
-  let applied = 0;
-  await consumer.connect();
-  await consumer.subscribe({ topics: [deps.topic], fromBeginning: true });
-  await consumer.run({
-    autoCommit: false,
-    eachBatchAutoResolve: false,
-    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
-      for (let start = 0; start < batch.messages.length; start += maxBatch) {
-        if (!isRunning() || isStale()) return;
-        const chunk = batch.messages.slice(start, start + maxBatch);
-        const uplinks: UplinkRecord[] = [];
-        for (const message of chunk) {
-          if (!message.value) continue;
-          try {
-            uplinks.push(await decodeAvro<UplinkRecord>(deps.registry, message.value));
-          } catch (error) {
-            logger.error(
-              { err: error, partition: batch.partition, offset: message.offset },
-              'undecodable record skipped',
-            );
-          }
+  await producer.connect();
+  const relay =
+    deps.relay === false
+      ? undefined
+      : await startOutboxRelay({
+          pool: deps.pipelinePool,
+          producer,
+          logger,
+          metrics: processorMetrics(metrics),
+          topics: [deps.topics.occupancyChanges],
+        });
+  const processor = await startProcessor<UplinkRecord>({
+    kafka: deps.kafka,
+    pool: deps.pipelinePool,
+    logger,
+    registry: metrics,
+    deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
+    onOutbox: () => relay?.kick(),
+    options: { ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
+    handler: {
+      name: 'occupancy',
+      async decode(message) {
+        if (!message.value) throw new PlatformError('DECODE_FAILED', 'record without a value');
+        try {
+          return await decodeAvro<UplinkRecord>(deps.registry, message.value);
+        } catch (error) {
+          throw new PlatformError('DECODE_FAILED', 'not an uplink record', { cause: error });
         }
-        await applyUplinkBatch(deps.pipelinePool, uplinks);
-        applied += uplinks.length;
-        const last = chunk[chunk.length - 1];
-        if (last) {
-          resolveOffset(last.offset);
-          // Explicit commit: with autoCommit off, kafkajs' commitOffsetsIfNecessary commits nothing.
-          await consumer.commitOffsets([
-            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
-          ]);
-        }
-        await heartbeat();
-      }
+      },
+      apply: (client, uplinks) =>
+        applyOccupancy(client, uplinks, {
+          changesTopic: deps.topics.occupancyChanges,
+          encode: (record) => changes.encode(record),
+        }),
     },
   });
-  logger.info({ topic: deps.topic, groupId: deps.groupId }, 'occupancy processor consuming');
   return {
-    applied: () => applied,
+    applied: () => processor.applied(),
+    assigned: () => processor.assigned(),
+    relay,
     async stop() {
-      await consumer.disconnect();
+      // Processor first (its last batch may add outbox rows), then the relay, then the producer they share.
+      await stopAll([{ stop: () => producer.disconnect() }, relay, processor]);
     },
   };
 }

@@ -6,6 +6,7 @@ import type {
   DeviceStatusRecord,
   DownlinkOutcomeRecord,
   JoinRecord,
+  OccupancyChangeRecord,
   OrphanUplinkRecord,
   UplinkRecord,
 } from './records.js';
@@ -84,6 +85,19 @@ const deadLetter: DeadLetterRecord = {
   original: Buffer.from('{'),
 };
 
+const occupancyChange: OccupancyChangeRecord = {
+  eventId: '7c2f4e8a-1b3d-5e6f-8a9b-0c1d2e3f4a5b',
+  tenantId: envelope.tenantId,
+  devEui: envelope.devEui,
+  spaceId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+  time: 1_764_000_000_000,
+  confirmedAt: 1_764_000_004_000,
+  state: 'occupied',
+  previousState: 'free',
+  previousDurationMs: 3_600_000,
+  uplinkEventId: envelope.eventId,
+};
+
 /** One sample per .avsc in this folder; a schema without a sample fails the first test. */
 const samples: Record<string, object> = {
   'uplink.avsc': uplink,
@@ -92,6 +106,7 @@ const samples: Record<string, object> = {
   'downlink-outcome.avsc': downlinkOutcome,
   'orphan-uplink.avsc': orphanUplink,
   'dead-letter.avsc': deadLetter,
+  'occupancy-change.avsc': occupancyChange,
 };
 
 describe('Avro records match their schemas', () => {

@@ -103,3 +103,17 @@ export interface DeadLetterRecord {
   origin: string;
   original: Buffer;
 }
+
+/** parking.occupancy-changes.v1 (occupancy-change.avsc); keyed by spaceId so one space's changes stay in order. */
+export interface OccupancyChangeRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string;
+  spaceId: string;
+  time: number;
+  confirmedAt: number;
+  state: 'free' | 'occupied';
+  previousState: 'unknown' | 'free' | 'occupied';
+  previousDurationMs: number | null;
+  uplinkEventId: string;
+}

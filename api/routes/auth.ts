@@ -1,0 +1,72 @@
+import type { ApiRoutes } from '../http/route.js';
+import { z } from '../http/zod.js';
+import type { Sessions } from '../auth/sessions.js';
+import { roles } from '../auth/principal.js';
+
+const membershipSchema = z.object({
+  tenantId: z.string().uuid(),
+  tenantSlug: z.string(),
+  tenantName: z.string(),
+  role: z.enum(roles),
+});
+
+export const sessionSchema = z
+  .object({
+    accessToken: z.string(),
+    tokenType: z.literal('Bearer'),
+    expiresIn: z.number().int().openapi({ description: 'seconds' }),
+    refreshToken: z.string().nullable(),
+    tenantId: z.string().uuid().nullable(),
+    platformAdmin: z.boolean(),
+    memberships: z.array(membershipSchema),
+  })
+  .openapi('Session');
+
+const loginBody = z.object({
+  email: z.string().email().max(320),
+  password: z.string().min(1).max(1024),
+  tenantId: z.string().uuid().optional(),
+});
+const refreshBody = z.object({ refreshToken: z.string().min(1).max(200) });
+
+/** Login, refresh (rotating) and logout: public routes, limited per IP only. */
+export function addAuthRoutes(api: ApiRoutes, sessions: Sessions): void {
+  api.add({
+    method: 'post',
+    path: '/auth/login',
+    operationId: 'login',
+    summary: 'Log in with email and password; returns an access token and a refresh token',
+    tag: 'auth',
+    access: null,
+    body: loginBody,
+    status: 200,
+    response: sessionSchema,
+    handler: ({ body, requestId }) => sessions.login(body, requestId),
+  });
+  api.add({
+    method: 'post',
+    path: '/auth/refresh',
+    operationId: 'refresh',
+    summary: 'Exchange a refresh token for new tokens (rotation; reuse of an old one revokes the family)',
+    tag: 'auth',
+    access: null,
+    body: refreshBody,
+    status: 200,
+    response: sessionSchema,
+    handler: ({ body, requestId }) => sessions.refresh(body.refreshToken, requestId),
+  });
+  api.add({
+    method: 'post',
+    path: '/auth/logout',
+    operationId: 'logout',
+    summary: 'Revoke a refresh token and every token rotated from the same login',
+    tag: 'auth',
+    access: null,
+    body: refreshBody,
+    status: 204,
+    handler: async ({ body, requestId }) => {
+      await sessions.logout(body.refreshToken, requestId);
+      return undefined;
+    },
+  });
+}

@@ -1,0 +1,131 @@
+import type { ApiRoutes } from '../http/route.js';
+import { z } from '../http/zod.js';
+import { roles } from '../auth/principal.js';
+
+const counts = {
+  spaces: z.number().int(),
+  occupied: z.number().int(),
+  free: z.number().int(),
+  reserved: z.number().int(),
+  maintenance: z.number().int(),
+  unknown: z.number().int(),
+  occupancyRate: z
+    .number()
+    .nullable()
+    .openapi({ description: 'occupied / (occupied + free); null when no space reports' }),
+};
+
+const siteOccupancy = z
+  .object({ siteId: z.string().uuid().nullable(), siteName: z.string().nullable(), ...counts })
+  .openapi('SiteOccupancy');
+
+export const summarySchema = z
+  .object({
+    generatedAt: z.string().datetime(),
+    totals: z.object(counts),
+    sites: z.array(siteOccupancy).openapi({ description: 'per site; siteId null for spaces without a site' }),
+  })
+  .openapi('DashboardSummary');
+
+interface CountRow {
+  site_id: string | null;
+  site_name: string | null;
+  spaces: number;
+  occupied: number;
+  free: number;
+  reserved: number;
+  maintenance: number;
+  unknown: number;
+}
+
+function withRate<T extends Omit<CountRow, 'site_id' | 'site_name'>>(c: T) {
+  const reporting = c.occupied + c.free;
+  return {
+    spaces: c.spaces,
+    occupied: c.occupied,
+    free: c.free,
+    reserved: c.reserved,
+    maintenance: c.maintenance,
+    unknown: c.unknown,
+    occupancyRate: reporting > 0 ? c.occupied / reporting : null,
+  };
+}
+
+export const meSchema = z
+  .object({
+    kind: z.enum(['member', 'platform_admin', 'api_key']),
+    tenantId: z.string().uuid(),
+    userId: z.string().uuid().nullable(),
+    role: z.enum(roles).nullable(),
+    apiKeyId: z.string().uuid().nullable(),
+    scopes: z.array(z.string()).nullable(),
+  })
+  .openapi('Me');
+
+/** The dashboard summary (occupancy now, per site) and who the caller is. */
+export function addDashboardRoutes(api: ApiRoutes): void {
+  api.add({
+    method: 'get',
+    path: '/dashboard/summary',
+    operationId: 'dashboardSummary',
+    summary: 'Occupancy now, per site and in total',
+    tag: 'dashboard',
+    access: { role: 'viewer', scope: 'spaces:read', write: false },
+    status: 200,
+    response: summarySchema,
+    handler: async ({ read }) => {
+      const rows = await read(
+        async (db, tenantId) =>
+          (
+            await db.query<CountRow>(
+              `SELECT s.site_id, min(st.name) AS site_name, count(*)::int AS spaces,
+                      count(*) FILTER (WHERE s.state = 'occupied')::int AS occupied,
+                      count(*) FILTER (WHERE s.state = 'free')::int AS free,
+                      count(*) FILTER (WHERE s.state = 'reserved')::int AS reserved,
+                      count(*) FILTER (WHERE s.state = 'maintenance')::int AS maintenance,
+                      count(*) FILTER (WHERE s.state = 'unknown')::int AS unknown
+                 FROM spaces s LEFT JOIN sites st ON st.tenant_id = s.tenant_id AND st.id = s.site_id
+                WHERE s.tenant_id = $1
+                GROUP BY s.site_id ORDER BY min(st.name) NULLS LAST`,
+              [tenantId],
+            )
+          ).rows,
+      );
+      const zero = { spaces: 0, occupied: 0, free: 0, reserved: 0, maintenance: 0, unknown: 0 };
+      const total = rows.reduce(
+        (t, r) => ({
+          spaces: t.spaces + r.spaces,
+          occupied: t.occupied + r.occupied,
+          free: t.free + r.free,
+          reserved: t.reserved + r.reserved,
+          maintenance: t.maintenance + r.maintenance,
+          unknown: t.unknown + r.unknown,
+        }),
+        zero,
+      );
+      return {
+        generatedAt: new Date().toISOString(),
+        totals: withRate(total),
+        sites: rows.map((r) => ({ siteId: r.site_id, siteName: r.site_name, ...withRate(r) })),
+      };
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/me',
+    operationId: 'me',
+    summary: 'The caller: user or API key, selected tenant, role or scopes',
+    tag: 'auth',
+    access: { role: 'viewer', scope: 'spaces:read', write: false },
+    status: 200,
+    response: meSchema,
+    handler: async ({ principal: p }) => ({
+      kind: p.kind,
+      tenantId: p.tenantId,
+      userId: p.kind === 'api_key' ? null : p.userId,
+      role: p.kind === 'member' ? p.role : null,
+      apiKeyId: p.kind === 'api_key' ? p.keyId : null,
+      scopes: p.kind === 'api_key' ? p.scopes : null,
+    }),
+  });
+}

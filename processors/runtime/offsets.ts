@@ -1,0 +1,57 @@
+import type { Pool, PoolClient } from '../../lib/db/pool.js';
+
+/**
+ * Consumer offsets stored in PostgreSQL (table processor_offsets), the source of truth for where a processor
+ * resumes. `next_offset` follows Kafka's convention: the offset of the next record to apply.
+ */
+export interface PartitionKey {
+  groupId: string;
+  topic: string;
+  partition: number;
+}
+
+/** Stored next offsets of the given partitions; a partition never applied is absent from the map. */
+export async function loadOffsets(
+  pool: Pool,
+  groupId: string,
+  topic: string,
+  partitions: readonly number[],
+): Promise<Map<number, bigint>> {
+  const { rows } = await pool.query<{ partition: number; next_offset: string }>(
+    `SELECT partition, next_offset FROM processor_offsets
+      WHERE group_id = $1 AND topic = $2 AND partition = ANY($3::int[])`,
+    [groupId, topic, [...partitions]],
+  );
+  return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+}
+
+/**
+ * Locks the partition's offset row for the rest of the transaction and returns the stored next offset. A
+ * partition seen for the first time starts at `firstOffset` (the first record this batch holds). The lock is
+ * the fence: a second consumer that still holds the partition after a rebalance waits here, then sees the
+ * offset the first one stored and skips what was already applied.
+ */
+export async function lockOffset(
+  client: PoolClient,
+  key: PartitionKey,
+  firstOffset: bigint,
+): Promise<bigint> {
+  await client.query(
+    `INSERT INTO processor_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING`,
+    [key.groupId, key.topic, key.partition, firstOffset.toString()],
+  );
+  const { rows } = await client.query<{ next_offset: string }>(
+    `SELECT next_offset FROM processor_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+    [key.groupId, key.topic, key.partition],
+  );
+  return BigInt(rows[0]!.next_offset);
+}
+
+export async function storeOffset(client: PoolClient, key: PartitionKey, nextOffset: bigint): Promise<void> {
+  await client.query(
+    `UPDATE processor_offsets SET next_offset = $4, updated_at = now()
+      WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+    [key.groupId, key.topic, key.partition, nextOffset.toString()],
+  );
+}

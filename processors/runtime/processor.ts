@@ -1,0 +1,308 @@
+import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Registry } from 'prom-client';
+import type { Pool, PoolClient } from '../../lib/db/pool.js';
+import { withTransaction } from '../../lib/db/tenant.js';
+import { toPlatformError, type PlatformError } from '../../lib/errors.js';
+import type { Service } from '../../lib/lifecycle.js';
+import type { Logger } from '../../lib/logger.js';
+import { backoffDelayMs } from './backoff.js';
+import { processorMetrics } from './metrics.js';
+import { loadOffsets, lockOffset, storeOffset, type PartitionKey } from './offsets.js';
+import { writeOutbox, type OutboxMessage } from './outbox.js';
+
+/**
+ * The runtime every stateful processor runs on: Kafka in, one PostgreSQL transaction per bounded batch out.
+ *
+ * Contract (what a handler can rely on):
+ * - Effectively once. A batch's effects, its outbox rows and the partition's next offset are committed in ONE
+ *   transaction; the offset row is locked first and records below the stored offset are skipped, so a record's
+ *   effects are committed exactly once even when a crashed or rebalanced consumer redelivers it.
+ * - Resume from PostgreSQL. On start and on every rebalance (GROUP_JOIN) each assigned partition is sought to
+ *   its stored offset (earliest when none). A fetch that still starts past the stored offset (a gap) is refused
+ *   and the partition sought back. Kafka commits follow each transaction but are informational only (lag tools).
+ * - Order. Records of one partition are applied in offset order; `apply` sees them in that order.
+ * - Errors. `decode` and `apply` throw PlatformErrors. Retriable: the batch is retried with exponential backoff,
+ *   nothing advances. Not retriable: the batch is retried record by record and each failing record is sent to
+ *   the dead-letter topic (code in the `error-code` header) before its offset advances — a dead letter may be
+ *   sent twice if the process dies between the two (at least once).
+ * - Bounded. At most `maxBatch` records per transaction; kafkajs fetches at most `maxBytesPerPartition`.
+ * - Drain. `stop()` lets the batch in flight commit, then leaves the group within `drainMs`.
+ */
+export interface ProcessorHandler<T> {
+  /** Names the processor in metrics, logs and dead letters. */
+  name: string;
+  decode(message: KafkaMessage): Promise<T>;
+  /** Applies records in order inside the runtime's transaction; returns the events to publish via the outbox. */
+  apply(client: PoolClient, records: readonly T[]): Promise<{ outbox: OutboxMessage[] }>;
+}
+
+export interface DeadLetterSink {
+  send(failed: {
+    processor: string;
+    error: PlatformError;
+    topic: string;
+    partition: number;
+    offset: string;
+    message: KafkaMessage;
+  }): Promise<void>;
+}
+
+export interface ProcessorOptions {
+  groupId: string;
+  topic: string;
+  maxBatch?: number;
+  sessionTimeoutMs?: number;
+  heartbeatIntervalMs?: number;
+  drainMs?: number;
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface ProcessorDeps<T> {
+  kafka: Kafka;
+  pool: Pool;
+  handler: ProcessorHandler<T>;
+  deadLetter: DeadLetterSink;
+  logger: Logger;
+  registry: Registry;
+  /** Called after each committed transaction that wrote outbox rows (the relay's kick). */
+  onOutbox?: () => void;
+  options: ProcessorOptions;
+}
+
+export interface Processor extends Service {
+  /** Records applied (effects committed) by this instance since it started. */
+  applied(): number;
+  /** Partitions currently assigned to this instance. */
+  assigned(): number[];
+}
+
+const defaults = {
+  maxBatch: 1_000,
+  sessionTimeoutMs: 10_000,
+  heartbeatIntervalMs: 1_000,
+  drainMs: 10_000,
+  backoff: { initialMs: 100, maxMs: 5_000 },
+};
+
+class GapError extends Error {
+  constructor(readonly storedOffset: bigint) {
+    super(`fetch started past the stored offset ${storedOffset}`);
+  }
+}
+
+export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Processor> {
+  const options = { ...defaults, ...deps.options };
+  const { handler, logger, pool } = deps;
+  const metrics = processorMetrics(deps.registry);
+  const name = handler.name;
+  const consumer: Consumer = deps.kafka.consumer({
+    groupId: options.groupId,
+    sessionTimeout: options.sessionTimeoutMs,
+    rebalanceTimeout: Math.max(options.sessionTimeoutMs, 10_000),
+    heartbeatInterval: options.heartbeatIntervalMs,
+    allowAutoTopicCreation: false,
+    maxBytesPerPartition: 1_048_576,
+    // Let the broker gather records for up to 50 ms: a transaction per trickling record caps throughput.
+    minBytes: 64 * 1024,
+    maxWaitTimeInMs: 50,
+  });
+  const admin = deps.kafka.admin();
+  let applied = 0;
+  let assigned: number[] = [];
+  let running = true;
+
+  async function seekToStored(partitions: number[]): Promise<void> {
+    if (partitions.length === 0) return;
+    const stored = await loadOffsets(pool, options.groupId, options.topic, partitions);
+    let low: Map<number, string> | undefined;
+    for (const partition of partitions) {
+      let offset = stored.get(partition)?.toString();
+      if (offset === undefined) {
+        low ??= new Map(
+          (await admin.fetchTopicOffsets(options.topic)).map((p) => [p.partition, p.low] as const),
+        );
+        offset = low.get(partition) ?? '0';
+      }
+      consumer.seek({ topic: options.topic, partition, offset });
+    }
+    logger.info(
+      { processor: name, partitions, stored: Object.fromEntries(stored) },
+      'sought to stored offsets',
+    );
+  }
+
+  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+    assigned = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
+    seekToStored(assigned).catch((error: unknown) =>
+      logger.warn(
+        { err: error, processor: name },
+        'seeking to stored offsets failed; the offset fence still holds',
+      ),
+    );
+  });
+
+  /** One transaction: fence on the stored offset, apply, write the outbox, store the next offset. */
+  async function commitChunk(
+    key: PartitionKey,
+    messages: readonly KafkaMessage[],
+    decoded: ReadonlyArray<T | undefined>,
+  ): Promise<{ applied: number; outbox: number }> {
+    const first = BigInt(messages[0]!.offset);
+    const last = BigInt(messages[messages.length - 1]!.offset);
+    return withTransaction(pool, async (client) => {
+      const stored = await lockOffset(client, key, first);
+      if (stored > last) return { applied: 0, outbox: 0 };
+      if (stored < first) throw new GapError(stored);
+      const fresh: T[] = [];
+      messages.forEach((m, i) => {
+        const value = decoded[i];
+        if (BigInt(m.offset) >= stored && value !== undefined) fresh.push(value);
+      });
+      const result = fresh.length > 0 ? await handler.apply(client, fresh) : { outbox: [] };
+      await writeOutbox(client, result.outbox);
+      await storeOffset(client, key, last + 1n);
+      metrics.skipped.inc({ processor: name }, Number(stored - first));
+      return { applied: fresh.length, outbox: result.outbox.length };
+    });
+  }
+
+  async function deadLetter(key: PartitionKey, message: KafkaMessage, error: PlatformError): Promise<void> {
+    metrics.errors.inc({ processor: name, code: error.code, handling: 'dead-lettered' });
+    logger.error(
+      { err: error, processor: name, partition: key.partition, offset: message.offset },
+      'dead-lettered',
+    );
+    await deps.deadLetter.send({
+      processor: name,
+      error,
+      topic: key.topic,
+      partition: key.partition,
+      offset: message.offset,
+      message,
+    });
+  }
+
+  /** Decodes, dead-letters undecodable records, applies; on a non-retriable apply error, one record at a time. */
+  async function processChunk(key: PartitionKey, messages: readonly KafkaMessage[]): Promise<void> {
+    const decoded: Array<T | undefined> = [];
+    for (const message of messages) {
+      try {
+        decoded.push(await handler.decode(message));
+      } catch (error) {
+        const failure = toPlatformError(error, 'DECODE_FAILED');
+        if (failure.retriable) throw failure;
+        await deadLetter(key, message, failure);
+        decoded.push(undefined);
+      }
+    }
+    try {
+      const result = await commitChunk(key, messages, decoded);
+      applied += result.applied;
+      metrics.applied.inc({ processor: name }, result.applied);
+      if (result.outbox > 0) deps.onOutbox?.();
+    } catch (error) {
+      if (error instanceof GapError) throw error;
+      const failure = toPlatformError(error, 'DB_UNAVAILABLE', isConnectionError(error));
+      if (failure.retriable || messages.length === 1) {
+        if (failure.retriable) throw failure;
+        await deadLetter(key, messages[0]!, failure);
+        await commitChunk(key, messages, [undefined]);
+        return;
+      }
+      for (let i = 0; i < messages.length; i++) await processChunk(key, [messages[i]!]);
+    }
+  }
+
+  await admin.connect();
+  await consumer.connect();
+  await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
+  await consumer.run({
+    autoCommit: false,
+    eachBatchAutoResolve: false,
+    eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
+      const key: PartitionKey = { groupId: options.groupId, topic: batch.topic, partition: batch.partition };
+      for (let start = 0; start < batch.messages.length; start += options.maxBatch) {
+        const chunk = batch.messages.slice(start, start + options.maxBatch);
+        const last = chunk[chunk.length - 1]!;
+        for (let attempt = 1; ; attempt++) {
+          if (!running || !isRunning() || isStale()) return;
+          const timer = metrics.batchSeconds.startTimer({ processor: name });
+          try {
+            await processChunk(key, chunk);
+            timer();
+            break;
+          } catch (error) {
+            if (error instanceof GapError) {
+              logger.warn(
+                { processor: name, partition: batch.partition, offset: chunk[0]!.offset },
+                error.message,
+              );
+              consumer.seek({
+                topic: batch.topic,
+                partition: batch.partition,
+                offset: error.storedOffset.toString(),
+              });
+              return;
+            }
+            const failure = toPlatformError(error, 'DB_UNAVAILABLE', true);
+            metrics.errors.inc({ processor: name, code: failure.code, handling: 'retried' });
+            const delay = backoffDelayMs(attempt, options.backoff, Math.random);
+            logger.warn({ err: failure, processor: name, attempt, delay }, 'batch failed, backing off');
+            await sleep(delay);
+            await heartbeat().catch(() => undefined);
+          }
+        }
+        metrics.processed.inc({ processor: name }, chunk.length);
+        resolveOffset(last.offset);
+        metrics.lag.set(
+          { processor: name, topic: batch.topic, partition: String(batch.partition) },
+          Math.max(0, Number(BigInt(batch.highWatermark) - BigInt(last.offset) - 1n)),
+        );
+        // Informational: PostgreSQL holds the offset that counts. A failed commit (rebalance) changes nothing.
+        await consumer
+          .commitOffsets([
+            { topic: batch.topic, partition: batch.partition, offset: (BigInt(last.offset) + 1n).toString() },
+          ])
+          .catch((error: unknown) => logger.debug({ err: error }, 'informational Kafka commit failed'));
+        await heartbeat().catch(() => undefined);
+      }
+    },
+  });
+  logger.info({ processor: name, topic: options.topic, groupId: options.groupId }, 'processor consuming');
+
+  return {
+    applied: () => applied,
+    assigned: () => assigned,
+    async stop() {
+      running = false;
+      // Disconnect waits for the batch in flight (its transaction commits or rolls back), then leaves the group.
+      const drained = Promise.all([consumer.disconnect(), admin.disconnect()]);
+      const timeout = new Promise<'timeout'>((resolve) =>
+        setTimeout(() => resolve('timeout'), options.drainMs).unref(),
+      );
+      if ((await Promise.race([drained, timeout])) === 'timeout')
+        logger.error({ processor: name, drainMs: options.drainMs }, 'processor did not drain in time');
+    },
+  };
+}
+
+function isConnectionError(error: unknown): boolean {
+  const { code, message } = (error ?? {}) as { code?: unknown; message?: unknown };
+  // Connection failures, admin shutdown, serialization failures and deadlocks are worth retrying; constraint
+  // violations and bugs are not (they would fail the same way forever).
+  if (typeof code === 'string')
+    return (
+      code.startsWith('08') ||
+      code.startsWith('57') ||
+      code === '40001' ||
+      code === '40P01' ||
+      code === '53300' ||
+      code === 'ECONNREFUSED' ||
+      code === 'ECONNRESET'
+    );
+  return typeof message === 'string' && /connection|timeout|terminated/i.test(message);
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
