@@ -1,23 +1,15 @@
 /** The v6 API as the console reads it. The API key is kept in sessionStorage for this tab only. */
 import type { SpaceView } from '../../../api/routes/spaces.js';
 
-/** The states the console has labels for; the API's others (reserved, maintenance) are shown as unknown for now. */
-export type ConsoleState = Extract<SpaceView['state'], 'unknown' | 'free' | 'occupied'>;
-
 /** The fields of the API's own response type the console shows, so the console and the route cannot drift apart. */
-export type Space = Pick<SpaceView, 'id' | 'code' | 'name' | 'stateSince' | 'lastEventTime'> & {
-  state: ConsoleState;
-};
-
-const consoleStates: readonly SpaceView['state'][] = ['unknown', 'free', 'occupied'];
+export type Space = Pick<SpaceView, 'id' | 'code' | 'name' | 'state' | 'stateSince' | 'lastEventTime'>;
 
 function toSpace(view: SpaceView): Space {
-  const state = consoleStates.includes(view.state) ? (view.state as ConsoleState) : 'unknown';
   return {
     id: view.id,
     code: view.code,
     name: view.name,
-    state,
+    state: view.state,
     stateSince: view.stateSince,
     lastEventTime: view.lastEventTime,
   };

@@ -22,13 +22,15 @@ const spaces: Space[] = [
     lastEventTime: null,
   },
   { id: '3', code: 'A-03', name: 'Ramp', state: 'unknown', stateSince: null, lastEventTime: null },
+  { id: '4', code: 'A-04', name: 'Lift', state: 'maintenance', stateSince: null, lastEventTime: null },
 ];
 
 describe('SpacesView', () => {
   it('summarises free and occupied spaces and shows one row per space with its state', () => {
     const html = renderToString(<SpacesView spaces={spaces} now={now} />);
-    expect(html).toContain('<strong>1</strong> free · <strong>1</strong> occupied · 3 spaces');
-    expect(html.match(/<tr data-space=/g)).toHaveLength(3);
+    expect(html).toContain('<strong>1</strong> free · <strong>1</strong> occupied · 4 spaces');
+    expect(html.match(/<tr data-space=/g)).toHaveLength(4);
+    expect(html).toMatch(/data-space="A-04".*color:#0969da.*maintenance/);
     expect(html).toMatch(/data-space="A-01".*occupied.*2 min ago/);
     expect(html).toMatch(/data-space="A-02".*free.*30 s ago/);
     expect(html).toMatch(/data-space="A-03".*unknown.*—/);

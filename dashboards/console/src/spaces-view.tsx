@@ -1,8 +1,11 @@
 import type { Space } from './api.js';
 
+// Every state the API can return has a colour: the Record type makes a new state a compile error here.
 const stateColours: Record<Space['state'], string> = {
   free: '#1a7f37',
   occupied: '#cf222e',
+  reserved: '#9a6700',
+  maintenance: '#0969da',
   unknown: '#6e7781',
 };
 
