@@ -20,7 +20,7 @@ import { decodeReading } from './codecs/index.js';
 import type { Deduplicator } from './dedup.js';
 import type { DeviceAssignment } from './device-directory.js';
 import type { IngestMetrics } from './metrics.js';
-import type { OrphanSink } from './orphans.js';
+import type { OrphanSighting, OrphanSink } from './orphans.js';
 
 /** One event as a source received it, before anything was interpreted. */
 export interface RawEvent {
@@ -350,6 +350,7 @@ export function createBridge(deps: BridgeDeps) {
         deviceName: event.deviceName,
         eventType: event.type,
         seenAt: raw.receivedAt,
+        uplink: event.type === 'up' ? orphanUplinkOf(event) : undefined,
       });
     } catch (error) {
       logger.error({ err: error, devEui: event.devEui }, 'recording an orphan device failed');
@@ -429,6 +430,11 @@ export function createBridge(deps: BridgeDeps) {
 }
 
 export type Bridge = ReturnType<typeof createBridge>;
+
+function orphanUplinkOf(event: Extract<ChirpStackEvent, { type: 'up' }>): OrphanSighting['uplink'] {
+  const { fPort, rssi, snr, payload } = toParsedUplink(event);
+  return { fPort, rssi, snr, payload };
+}
 
 /** Serialises work per key: `acquire` resolves when every earlier holder of the key released it. */
 export class KeyedSequencer {

@@ -9,39 +9,121 @@ export interface DeviceAssignment {
 }
 
 /**
- * DevEUI -> tenant, space and codec, read through the pipeline role with a bounded cache. Unknown DevEUIs are
- * cached too (as null) so a flood from an unregistered device does not hit the database per frame; `forget`
- * drops an entry when its assignment changes.
+ * A bounded read-through cache of one lookup, invalidated by key (`forget`, on a change notification) or as a
+ * whole (`clear`, when notifications may have been missed). A lookup that was in flight while an invalidation
+ * arrived is returned but not cached, so a change committed during the query is never masked by its old result.
  */
-export class DeviceDirectory {
-  readonly #pool: Pool;
-  readonly #cache: LruCache<string, DeviceAssignment | null>;
+class InvalidatedCache<V> {
+  readonly #cache: LruCache<string, V>;
+  #epoch = 0;
 
-  constructor(pool: Pool, maxEntries = 50_000) {
-    this.#pool = pool;
+  constructor(maxEntries: number) {
     this.#cache = new LruCache(maxEntries);
   }
 
-  async resolve(devEui: string): Promise<DeviceAssignment | null> {
-    const key = devEui.toUpperCase();
+  async get(key: string, load: () => Promise<V>): Promise<V> {
     const cached = this.#cache.get(key);
     if (cached !== undefined) return cached;
-    let rows: Array<{ tenant_id: string; space_id: string | null; codec: string }>;
-    try {
-      ({ rows } = await this.#pool.query(
-        'SELECT tenant_id, space_id, codec FROM sensor_devices WHERE dev_eui = $1',
-        [key],
-      ));
-    } catch (error) {
-      throw new PlatformError('DB_UNAVAILABLE', 'device lookup failed', { cause: error, retriable: true });
-    }
-    const row = rows[0];
-    const assignment = row ? { tenantId: row.tenant_id, spaceId: row.space_id, codec: row.codec } : null;
-    this.#cache.set(key, assignment);
-    return assignment;
+    const epoch = this.#epoch;
+    const value = await load();
+    if (epoch === this.#epoch) this.#cache.set(key, value);
+    return value;
+  }
+
+  forget(key: string): void {
+    this.#epoch += 1;
+    this.#cache.delete(key);
+  }
+
+  clear(): void {
+    this.#epoch += 1;
+    this.#cache.clear();
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+}
+
+/**
+ * DevEUI -> tenant, space and codec, read through the pipeline role with a bounded cache. Unknown DevEUIs are
+ * cached too (as null) so a flood from an unregistered device does not hit the database per frame. The cache is
+ * kept fresh by the `sensor_devices_changed` notification (`forget`; see ingest/change-listener.ts).
+ */
+export class DeviceDirectory {
+  readonly #pool: Pool;
+  readonly #cache: InvalidatedCache<DeviceAssignment | null>;
+
+  constructor(pool: Pool, maxEntries = 50_000) {
+    this.#pool = pool;
+    this.#cache = new InvalidatedCache(maxEntries);
+  }
+
+  resolve(devEui: string): Promise<DeviceAssignment | null> {
+    const key = devEui.toUpperCase();
+    return this.#cache.get(key, async () => {
+      let rows: Array<{ tenant_id: string; space_id: string | null; codec: string }>;
+      try {
+        ({ rows } = await this.#pool.query(
+          'SELECT tenant_id, space_id, codec FROM sensor_devices WHERE dev_eui = $1',
+          [key],
+        ));
+      } catch (error) {
+        throw new PlatformError('DB_UNAVAILABLE', 'device lookup failed', { cause: error, retriable: true });
+      }
+      const row = rows[0];
+      return row ? { tenantId: row.tenant_id, spaceId: row.space_id, codec: row.codec } : null;
+    });
   }
 
   forget(devEui: string): void {
-    this.#cache.delete(devEui.toUpperCase());
+    this.#cache.forget(devEui.toUpperCase());
+  }
+
+  clear(): void {
+    this.#cache.clear();
+  }
+
+  get size(): number {
+    return this.#cache.size;
+  }
+}
+
+/**
+ * ChirpStack application id -> the platform tenant that owns it (table chirpstack_applications), with a bounded
+ * cache kept fresh by `chirpstack_applications_changed`. How a webhook from an unregistered device is attributed.
+ */
+export class ApplicationDirectory {
+  readonly #pool: Pool;
+  readonly #cache: InvalidatedCache<string | null>;
+
+  constructor(pool: Pool, maxEntries = 10_000) {
+    this.#pool = pool;
+    this.#cache = new InvalidatedCache(maxEntries);
+  }
+
+  tenantOf(applicationId: string): Promise<string | null> {
+    return this.#cache.get(applicationId, async () => {
+      try {
+        const { rows } = await this.#pool.query<{ tenant_id: string }>(
+          'SELECT tenant_id FROM chirpstack_applications WHERE application_id = $1',
+          [applicationId],
+        );
+        return rows[0]?.tenant_id ?? null;
+      } catch (error) {
+        throw new PlatformError('DB_UNAVAILABLE', 'application lookup failed', {
+          cause: error,
+          retriable: true,
+        });
+      }
+    });
+  }
+
+  forget(applicationId: string): void {
+    this.#cache.forget(applicationId);
+  }
+
+  clear(): void {
+    this.#cache.clear();
   }
 }

@@ -1,7 +1,7 @@
 import express, { type ErrorRequestHandler, type Express, type Response } from 'express';
 import { isPlatformError, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import type { Bridge } from './bridge.js';
+import type { Bridge, HandleOptions, HandleResult, RawEvent } from './bridge.js';
 
 export interface HttpSourceOptions {
   /** Largest accepted body, bytes; larger ones are refused with 413 (ChirpStack events are a few KiB). */
@@ -20,7 +20,14 @@ export interface HttpSourceState {
   accepting(): boolean;
 }
 
-function problem(res: Response, status: number, code: ErrorCode, detail: string, extra: object = {}): void {
+/** An RFC 9457 problem+json answer with the platform's error code (also the shape of the v5 contract's Problem). */
+export function problem(
+  res: Response,
+  status: number,
+  code: ErrorCode,
+  detail: string,
+  extra: object = {},
+): void {
   res
     .status(status)
     .type('application/problem+json')
@@ -37,6 +44,26 @@ function problem(res: Response, status: number, code: ErrorCode, detail: string,
  * - 503 problem+json with Retry-After when Kafka did not acknowledge within `timeoutMs`, or is known to be
  *   unreachable, or the bridge is draining. ChirpStack does not retry, so a 503 is logged on its side.
  */
+/**
+ * `bridge.handle` bounded by `timeoutMs`: the signal withdraws records still queued in the sink, and the race also
+ * bounds time spent before the sink (a slow database). Rejects (retriably) when the time is up.
+ */
+export async function handleWithin(
+  bridge: Bridge,
+  raw: RawEvent,
+  options: Omit<HandleOptions, 'signal'>,
+  timeoutMs: number,
+): Promise<HandleResult> {
+  const signal = AbortSignal.timeout(timeoutMs);
+  const handled = bridge.handle(raw, { ...options, signal });
+  return Promise.race([
+    handled,
+    new Promise<never>((_, reject) =>
+      signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
+    ),
+  ]);
+}
+
 export function mountHttpSource(
   app: Express,
   bridge: Bridge,
@@ -63,9 +90,9 @@ export function mountHttpSource(
       }
       const eventType = typeof req.query['event'] === 'string' ? req.query['event'] : '';
       const body = Buffer.isBuffer(req.body) ? req.body : Buffer.alloc(0);
-      const signal = AbortSignal.timeout(options.timeoutMs);
       try {
-        const handled = bridge.handle(
+        const result = await handleWithin(
+          bridge,
           {
             source: 'HTTP',
             eventType,
@@ -74,15 +101,9 @@ export function mountHttpSource(
             body,
             receivedAt,
           },
-          { signal },
+          {},
+          options.timeoutMs,
         );
-        // The signal withdraws queued records; the race also bounds time spent before the sink (a slow database).
-        const result = await Promise.race([
-          handled,
-          new Promise<never>((_, reject) =>
-            signal.addEventListener('abort', () => reject(signal.reason), { once: true }),
-          ),
-        ]);
         if (result.outcome === 'dead-lettered') {
           const code = result.error?.code ?? 'PAYLOAD_INVALID';
           return problem(res, 400, code, result.error?.message ?? 'invalid event', {
@@ -103,13 +124,18 @@ export function mountHttpSource(
     },
   );
 
-  const tooLarge: ErrorRequestHandler = (error: { type?: string; status?: number }, _req, res, next) => {
+  app.use(bodyErrorHandler(options.bodyLimitBytes));
+}
+
+/** Answers body-parser failures of the routes mounted before it: 413 over the limit, else 4xx problem+json. */
+export function bodyErrorHandler(bodyLimitBytes: number): ErrorRequestHandler {
+  return (error: { type?: string; status?: number }, _req, res, next) => {
     if (error.type === 'entity.too.large') {
       return problem(
         res,
         413,
         'PAYLOAD_TOO_LARGE',
-        `request body exceeds the limit of ${options.bodyLimitBytes} bytes; ChirpStack events are far smaller`,
+        `request body exceeds the limit of ${bodyLimitBytes} bytes; ChirpStack events are far smaller`,
       );
     }
     if (typeof error.status === 'number' && error.status >= 400 && error.status < 500) {
@@ -117,5 +143,4 @@ export function mountHttpSource(
     }
     next(error);
   };
-  app.use(tooLarge);
 }

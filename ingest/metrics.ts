@@ -61,6 +61,18 @@ export function createIngestMetrics() {
       help: 'Shared (Redis) dedup store failures; the bridge then relies on its local window',
       registers: [registry],
     }),
+    webhookRefused: new Counter({
+      name: 'ingest_webhook_refused_total',
+      help: 'v5 webhook requests refused with 401 before reaching the bridge (missing, unattributed, mismatch)',
+      labelNames: ['reason'],
+      registers: [registry],
+    }),
+    orphanDevicesWritten: new Counter({
+      name: 'ingest_orphan_devices_written_total',
+      help: 'Orphan sightings written to orphan_devices (result=written), or not (unattributed, failed, dropped)',
+      labelNames: ['result'],
+      registers: [registry],
+    }),
     publishSeconds: new Histogram({
       name: 'ingest_publish_seconds',
       help: 'Time from receipt to Kafka acknowledgement',

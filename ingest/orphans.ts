@@ -10,19 +10,20 @@ export interface OrphanSighting {
   eventType: string;
   /** Epoch ms. */
   seenAt: number;
+  /** Of an uplink: its fPort, best RSSI (dBm) and SNR (dB) over the gateways, and raw payload. */
+  uplink?: { fPort: number; rssi: number | null; snr: number | null; payload: Buffer } | undefined;
 }
 
 /**
  * Where unknown devices are recorded, beside their uplinks on the orphan topic (which is the durable copy).
  * Called after the event is durable; best effort: a failure is logged and counted, never blocks ingestion.
- * The database-backed implementation (table orphan_devices, added by another migration) upserts one row per
- * DevEUI: first_seen kept, last_seen and counts moved forward, ChirpStack tenant/application/name updated.
+ * The database-backed implementation is PgOrphanSink (ingest/orphan-store.ts, table orphan_devices).
  */
 export interface OrphanSink {
   note(sighting: OrphanSighting): Promise<void>;
 }
 
-/** The in-process OrphanSink until the table exists: a bounded LRU of the latest sightings, for /metrics and tests. */
+/** An in-process OrphanSink (tests, tools): a bounded LRU of the latest sightings. */
 export class MemoryOrphanSink implements OrphanSink {
   readonly #seen: LruCache<string, OrphanSighting & { count: number; firstSeenAt: number }>;
 

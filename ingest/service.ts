@@ -13,13 +13,17 @@ import type { Logger } from '../lib/logger.js';
 import { readAvroSchema } from '../schemas/catalog.js';
 import { createBridge, type BridgeSerdes } from './bridge.js';
 import { Deduplicator } from './dedup.js';
-import { DeviceDirectory } from './device-directory.js';
+import { startChangeListener, changeChannels } from './change-listener.js';
+import { ApplicationDirectory, DeviceDirectory } from './device-directory.js';
 import { mountHttpSource } from './http-source.js';
 import { startChirpStackKafkaSource } from './kafka-source.js';
 import { createIngestMetrics } from './metrics.js';
 import { startMqttSource } from './mqtt-source.js';
+import { PgOrphanSink } from './orphan-store.js';
 import { MemoryOrphanSink, type OrphanSink } from './orphans.js';
 import { createRedisDedupStore } from './redis-dedup-store.js';
+import { WebhookSecretStore } from './webhook-secrets.js';
+import { mountWebhookV5Source } from './webhook-v5-source.js';
 
 export interface IngestDeps {
   config: Pick<Config, 'mqtt' | 'topics' | 'ingest'>;
@@ -29,7 +33,7 @@ export interface IngestDeps {
   registry: SchemaRegistry;
   /** Shares dedup keys between bridge instances; without it each instance dedups on its own. */
   redis?: Redis | undefined;
-  /** Where unknown DevEUIs are recorded; in memory until the orphan_devices table exists. */
+  /** Where unknown DevEUIs are recorded; by default table orphan_devices (PgOrphanSink). */
   orphans?: OrphanSink;
 }
 
@@ -54,6 +58,24 @@ export async function start(deps: IngestDeps) {
     deadLetter: await register(topics.deadLetter, 'dead-letter'),
   };
   const directory = new DeviceDirectory(deps.pipelinePool);
+  const applications = new ApplicationDirectory(deps.pipelinePool);
+  const secrets = new WebhookSecretStore(deps.pipelinePool);
+  // Assignment, secret and application changes reach the caches without a restart; after a reconnect (changes
+  // may have been missed) every cache starts over.
+  const changes = await startChangeListener(
+    deps.pipelinePool,
+    {
+      [changeChannels.sensorDevices]: (devEui) => directory.forget(devEui),
+      [changeChannels.webhookSecrets]: (tenantId) => secrets.forget(tenantId),
+      [changeChannels.chirpstackApplications]: (applicationId) => applications.forget(applicationId),
+    },
+    () => {
+      directory.clear();
+      secrets.clear();
+      applications.clear();
+    },
+    logger.child({ component: 'change-listener' }),
+  );
   const probe = await startKafkaProbe(deps.kafka, topics.uplinks);
   const sink = await startBatchingKafkaSink(deps.kafka, config.ingest.batch);
   metrics.setSinkPending(() => sink.pending());
@@ -67,7 +89,11 @@ export async function start(deps: IngestDeps) {
       dedupLogger.warn({ err: error }, 'shared dedup store failed; using the local window');
     },
   });
-  const orphans = deps.orphans ?? new MemoryOrphanSink();
+  // The sink flushes on stop, after the sources stopped (so every orphan they noted is written).
+  const orphanStore = deps.orphans
+    ? undefined
+    : new PgOrphanSink(deps.pipelinePool, logger.child({ component: 'orphans' }), metrics);
+  const orphans: OrphanSink = deps.orphans ?? orphanStore ?? new MemoryOrphanSink();
   const bridge = createBridge({
     resolveDevice: (devEui) => directory.resolve(devEui),
     sink,
@@ -104,6 +130,23 @@ export async function start(deps: IngestDeps) {
     },
     logger.child({ component: 'http' }),
   );
+  mountWebhookV5Source(
+    app,
+    bridge,
+    {
+      tenantOfDevice: async (devEui) => (await directory.resolve(devEui))?.tenantId ?? null,
+      tenantOfApplication: (applicationId) => applications.tenantOf(applicationId),
+      secretsOf: (tenantId) => secrets.valid(tenantId),
+    },
+    { accepting: () => !draining && kafkaAvailable() },
+    {
+      bodyLimitBytes: config.ingest.bodyLimitBytes,
+      timeoutMs: config.ingest.httpTimeoutMs,
+      retryAfterSeconds: 5,
+    },
+    metrics,
+    logger.child({ component: 'webhook-v5' }),
+  );
   const http = await listen(app, config.ingest.host, config.ingest.httpPort);
   logger.info({ port: http.port }, 'ingest http listening');
   const { chirpstackKafka } = config.ingest;
@@ -119,7 +162,15 @@ export async function start(deps: IngestDeps) {
     async stop() {
       draining = true;
       // stopAll stops in reverse order: sources first, then the sink (flush + producer), then the probe.
-      await stopAll([probe, sink, { stop: () => closeServer(http.server) }, mqttSource, kafkaSource]);
+      await stopAll([
+        changes,
+        probe,
+        sink,
+        orphanStore,
+        { stop: () => closeServer(http.server) },
+        mqttSource,
+        kafkaSource,
+      ]);
     },
   };
   return {
@@ -127,6 +178,8 @@ export async function start(deps: IngestDeps) {
     bridge,
     metrics,
     directory,
+    secrets,
+    changes,
     dedup,
     orphans,
     sink,

@@ -1,0 +1,110 @@
+import { randomUUID } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTestTenant, eventually, randomDevEui } from '../lib/testing/fixtures.js';
+import { tbms100Payload, uplinkEvent } from './simulator/chirpstack-sim.js';
+import { startIngestHarness, type IngestHarness } from './testing/harness.js';
+
+/**
+ * Assignment changes reach a running bridge through LISTEN/NOTIFY (trigger on sensor_devices): the migration
+ * identity changes rows the way the API would, and the next uplink is routed by the new assignment.
+ */
+let h: IngestHarness;
+
+beforeAll(async () => {
+  h = await startIngestHarness('directory-int');
+});
+afterAll(async () => {
+  await h?.stop();
+});
+
+let fCnt = 0;
+async function postUplink(devEui: string) {
+  const event = uplinkEvent({
+    devEui,
+    applicationId: h.applicationId,
+    fCnt: ++fCnt,
+    fPort: 102,
+    payload: tbms100Payload(true),
+    deduplicationId: randomUUID(),
+  });
+  const response = await fetch(`http://127.0.0.1:${h.ingest.httpPort}/chirpstack/events?event=up`, {
+    method: 'POST',
+    body: JSON.stringify(event),
+    headers: { 'content-type': 'application/json' },
+  });
+  expect(response.status).toBe(200);
+  return (await response.json()) as { outcome: string; eventId: string };
+}
+const recordOf = async (topic: string, eventId: string) =>
+  (
+    await eventually(
+      async () => h.recordsOn(topic, [eventId]),
+      (r) => r.length === 1,
+    )
+  )[0]!.record;
+
+describe('device cache invalidation', () => {
+  it('a re-assignment (new space, then another tenant) takes effect on a running bridge without restart', async () => {
+    const devEui = h.tenant.devEui;
+    const first = await postUplink(devEui);
+    expect(await recordOf(h.topics.uplinks, first.eventId)).toMatchObject({ spaceId: h.tenant.spaceId });
+    expect(h.ingest.directory.size).toBeGreaterThan(0);
+
+    const space = await h.db.query<{ id: string }>(
+      "INSERT INTO spaces (tenant_id, code, name) VALUES ($1, 'B-02', 'Space B-02') RETURNING id",
+      [h.tenant.tenantId],
+    );
+    const newSpace = space.rows[0]!.id;
+    await h.db.query('UPDATE sensor_devices SET space_id = $1 WHERE dev_eui = $2', [newSpace, devEui]);
+    // The cached assignment is dropped by the notification, not by a timeout (the cache has none).
+    await eventually(
+      () => h.ingest.directory.resolve(devEui),
+      (a) => a?.spaceId === newSpace,
+      { timeoutMs: 5_000 },
+    );
+    const second = await postUplink(devEui);
+    expect(await recordOf(h.topics.uplinks, second.eventId)).toMatchObject({
+      tenantId: h.tenant.tenantId,
+      spaceId: newSpace,
+    });
+
+    const other = await createTestTenant();
+    await h.db.query('BEGIN');
+    await h.db.query('DELETE FROM sensor_devices WHERE dev_eui = $1', [devEui]);
+    await h.db.query(
+      'INSERT INTO sensor_devices (tenant_id, dev_eui, space_id, codec) SELECT tenant_id, $2, NULL, codec FROM sensor_devices WHERE dev_eui = $1',
+      [other.devEui, devEui],
+    );
+    await h.db.query('COMMIT');
+    await eventually(
+      () => h.ingest.directory.resolve(devEui),
+      (a) => a?.tenantId === other.tenantId,
+      { timeoutMs: 5_000 },
+    );
+    const third = await postUplink(devEui);
+    expect(await recordOf(h.topics.uplinks, third.eventId)).toMatchObject({
+      tenantId: other.tenantId,
+      spaceId: null,
+    });
+  });
+
+  it('an unknown DevEUI (cached as unknown) is published as soon as it is registered', async () => {
+    const devEui = randomDevEui();
+    expect((await postUplink(devEui)).outcome).toBe('orphaned');
+    expect((await postUplink(devEui)).outcome).toBe('orphaned'); // served from the cache
+    await h.db.query(
+      "INSERT INTO sensor_devices (tenant_id, dev_eui, codec) VALUES ($1, $2, 'browan-tbms100')",
+      [h.tenant.tenantId, devEui],
+    );
+    await eventually(
+      () => h.ingest.directory.resolve(devEui),
+      (a) => a?.tenantId === h.tenant.tenantId,
+      { timeoutMs: 5_000 },
+    );
+    const published = await postUplink(devEui);
+    expect(published.outcome).toBe('published');
+    expect(await recordOf(h.topics.uplinks, published.eventId)).toMatchObject({
+      tenantId: h.tenant.tenantId,
+    });
+  });
+});
