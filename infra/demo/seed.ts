@@ -6,7 +6,7 @@ import mqtt from 'mqtt';
 import pg from 'pg';
 import { loadConfig } from '../../lib/config.js';
 import { hashApiKey } from '../../lib/api-key.js';
-import { publishUplink, tbms100Payload } from '../../ingest/simulator/chirpstack-sim.js';
+import { nextFCnt, publishUplink, tbms100Payload } from '../../ingest/simulator/chirpstack-sim.js';
 import { demoApiKey, demoSpaces, demoTenant } from './demo-data.js';
 
 const config = loadConfig();
@@ -46,33 +46,53 @@ async function seed(): Promise<string> {
   }
 }
 
-async function sendReadings(): Promise<void> {
+/** The demo's pattern: every third space free, the others occupied. */
+const expectedState = (i: number) => (i % 3 !== 0 ? 'occupied' : 'free');
+
+/** Sends the readings; returns the network time of the last one. */
+async function sendReadings(): Promise<number> {
   const client = await mqtt.connectAsync(config.mqtt.url, { clientId: `demo-seed-${process.pid}` });
-  const fCntBase = Math.floor(Date.now() / 1000) % 1_000_000;
+  const fCntBase = nextFCnt();
+  const now = Date.now();
   try {
-    for (const [i, space] of demoSpaces.entries()) {
-      await publishUplink(client, {
-        devEui: space.devEui,
-        fCnt: fCntBase,
-        fPort: 102,
-        payload: tbms100Payload(i % 3 !== 0),
-      });
+    // Two matching readings a second apart per sensor: the occupancy debounce (default policy) confirms a
+    // state only after two readings agree within 10 s.
+    for (const reading of [0, 1]) {
+      for (const [i, space] of demoSpaces.entries()) {
+        await publishUplink(client, {
+          devEui: space.devEui,
+          fCnt: fCntBase + reading,
+          fPort: 102,
+          payload: tbms100Payload(expectedState(i) === 'occupied'),
+          time: new Date(now - 1_000 + reading * 1_000),
+        });
+      }
     }
   } finally {
     await client.endAsync();
   }
+  return now;
 }
 
-async function waitForApi(): Promise<number> {
+/**
+ * Waits until the API shows every demo space with this run's readings applied (last event at or after `since`)
+ * and in the state they report: a state left over from an earlier run does not count.
+ */
+async function waitForApi(since: number): Promise<number> {
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     const response = await fetch(`http://127.0.0.1:${config.api.port}/api/v6/spaces`, {
       headers: { 'x-api-key': demoApiKey },
     });
     if (response.ok) {
-      const { data } = (await response.json()) as { data: Array<{ state: string }> };
-      const known = data.filter((s) => s.state !== 'unknown').length;
-      if (known === demoSpaces.length) return known;
+      const { data } = (await response.json()) as {
+        data: Array<{ code: string; state: string; lastEventTime: string | null }>;
+      };
+      const live = demoSpaces.filter((space, i) => {
+        const seen = data.find((s) => s.code === space.code);
+        return seen?.state === expectedState(i) && Date.parse(seen.lastEventTime ?? '') >= since;
+      }).length;
+      if (live === demoSpaces.length) return live;
     }
     await new Promise((r) => setTimeout(r, 250));
   }
@@ -82,8 +102,8 @@ async function waitForApi(): Promise<number> {
 }
 
 const tenantId = await seed();
-await sendReadings();
-const known = await waitForApi();
+const sentAt = await sendReadings();
+const known = await waitForApi(sentAt);
 const api = `http://127.0.0.1:${config.api.port}`;
 console.log(`
 Parking platform is up with demo data (tenant ${demoTenant.slug}, ${tenantId}; ${known} spaces live).

@@ -38,10 +38,14 @@ allow_anonymous true
 max_queued_messages 0
 max_queued_bytes 0
 # In-flight window (sent, not yet acknowledged) per client. Messages beyond it wait in the (unbounded) queue, so
-# this limit never loses messages; 0 would remove the broker's flow control towards slow subscribers.
-max_inflight_messages 100
+# this limit never loses messages; 0 would remove the broker's flow control towards slow subscribers. The bridge
+# acknowledges only after Kafka did, so this window bounds its throughput: 100 capped it near 3,000 uplinks/s.
+max_inflight_messages 1000
 
 # Persistent sessions (clean session false / MQTT 5 session expiry) and their queued messages survive a restart.
+# Locally, a session unused for 2 h is dropped: otherwise every test run queues messages for the demo's and
+# earlier runs' sessions without limit.
+persistent_client_expiration 2h
 persistence true
 persistence_location $MQ_DATA/
 autosave_interval 30

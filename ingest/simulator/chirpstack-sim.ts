@@ -335,6 +335,14 @@ export function boschParkingStatus(occupied: boolean): Buffer {
   return Buffer.from([occupied ? 1 : 0]);
 }
 
+/**
+ * A frame counter for hand-run simulations: it grows by 10 per second of wall-clock time (32-bit, like
+ * LoRaWAN's), so runs seconds apart never reuse an fCnt that the bridge would drop as a duplicate.
+ */
+export function nextFCnt(now = Date.now()): number {
+  return Math.floor(now / 100) % 4_294_967_296;
+}
+
 /** Publishes one uplink on ChirpStack's MQTT topic layout at QoS 1; resolves when the broker acknowledged. */
 export async function publishUplink(client: MqttClient, u: SimulatedUplink): Promise<Json> {
   const event = uplinkEvent(u);

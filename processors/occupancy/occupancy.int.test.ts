@@ -295,6 +295,30 @@ describe('occupancy on the shared runtime, effectively once', () => {
     }
   });
 
+  it('stored offsets beyond the log end (the topic was recreated) are reset and reported, not skipped forever', async () => {
+    const drill = await newDrill();
+    const groupId = `occ-${drill.run}`;
+    // As after a restart of the local broker, which keeps no data: PostgreSQL remembers positions of the old log.
+    for (const partition of [0, 1, 2]) {
+      await pool.query(
+        'INSERT INTO processor_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, 500)',
+        [groupId, drill.topics.uplinks, partition],
+      );
+    }
+    await produceReadings(drill, 60, 7);
+    const processor = await start(drill, groupId);
+    try {
+      await eventually(
+        () => storedOffsetSum(drill, groupId),
+        (n) => n === 60,
+      );
+      expect(processor.applied()).toBe(60);
+      expectExactly(await storedChanges(drill), reference(drill));
+    } finally {
+      await processor.stop();
+    }
+  });
+
   it('a rebalance with two instances in one group splits the partitions and loses or duplicates nothing', async () => {
     const drill = await newDrill();
     const groupId = `occ-${drill.run}`;

@@ -55,3 +55,30 @@ export async function storeOffset(client: PoolClient, key: PartitionKey, nextOff
     [key.groupId, key.topic, key.partition, nextOffset.toString()],
   );
 }
+
+export type OffsetDecision =
+  | { offset: bigint; reason: 'stored' | 'fresh' }
+  | { offset: bigint; reason: 'behind-log-start' | 'beyond-log-end'; stored: bigint };
+
+/**
+ * Where a partition resumes, given its stored next offset and the log's current range [low, high) (high is the
+ * next offset Kafka will write). A stored offset inside the range (or at its end) is used as it is. One below
+ * the log start means retention deleted records before they were applied: they are gone, resume at the start.
+ * One beyond the log end means the topic was recreated (always, on the local mock broker after a restart): the
+ * stored position belongs to the old log, resume from the new log's start. Both are reported, never silent.
+ */
+export function decideResumeOffset(stored: bigint | undefined, low: bigint, high: bigint): OffsetDecision {
+  if (stored === undefined) return { offset: low, reason: 'fresh' };
+  if (stored < low) return { offset: low, reason: 'behind-log-start', stored };
+  if (stored > high) return { offset: low, reason: 'beyond-log-end', stored };
+  return { offset: stored, reason: 'stored' };
+}
+
+/** Moves a stored offset outside any transaction that applies records (used when the log range moved). */
+export async function resetOffset(pool: Pool, key: PartitionKey, nextOffset: bigint): Promise<void> {
+  await pool.query(
+    `UPDATE processor_offsets SET next_offset = $4, updated_at = now()
+      WHERE group_id = $1 AND topic = $2 AND partition = $3`,
+    [key.groupId, key.topic, key.partition, nextOffset.toString()],
+  );
+}

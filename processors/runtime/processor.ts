@@ -7,7 +7,14 @@ import type { Service } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { backoffDelayMs } from './backoff.js';
 import { processorMetrics } from './metrics.js';
-import { loadOffsets, lockOffset, storeOffset, type PartitionKey } from './offsets.js';
+import {
+  decideResumeOffset,
+  loadOffsets,
+  lockOffset,
+  resetOffset,
+  storeOffset,
+  type PartitionKey,
+} from './offsets.js';
 import { writeOutbox, type OutboxMessage } from './outbox.js';
 
 /**
@@ -114,16 +121,32 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
   async function seekToStored(partitions: number[]): Promise<void> {
     if (partitions.length === 0) return;
     const stored = await loadOffsets(pool, options.groupId, options.topic, partitions);
-    let low: Map<number, string> | undefined;
+    const range = new Map(
+      (await admin.fetchTopicOffsets(options.topic)).map((p) => [p.partition, p] as const),
+    );
     for (const partition of partitions) {
-      let offset = stored.get(partition)?.toString();
-      if (offset === undefined) {
-        low ??= new Map(
-          (await admin.fetchTopicOffsets(options.topic)).map((p) => [p.partition, p.low] as const),
+      const r = range.get(partition);
+      const decision = decideResumeOffset(
+        stored.get(partition),
+        BigInt(r?.low ?? '0'),
+        BigInt(r?.high ?? '0'),
+      );
+      if (decision.reason === 'behind-log-start' || decision.reason === 'beyond-log-end') {
+        // The fence would otherwise skip (beyond the end) or refuse (behind the start) every record forever.
+        await resetOffset(
+          pool,
+          { groupId: options.groupId, topic: options.topic, partition },
+          decision.offset,
         );
-        offset = low.get(partition) ?? '0';
+        metrics.errors.inc({ processor: name, code: decision.reason, handling: 'offset-reset' });
+        logger.warn(
+          { processor: name, partition, stored: String(decision.stored), resumeAt: String(decision.offset) },
+          decision.reason === 'beyond-log-end'
+            ? 'stored offset is beyond the log end (topic recreated?): resuming from the log start'
+            : 'records were deleted before they were applied: resuming from the log start',
+        );
       }
-      consumer.seek({ topic: options.topic, partition, offset });
+      consumer.seek({ topic: options.topic, partition, offset: decision.offset.toString() });
     }
     logger.info(
       { processor: name, partitions, stored: Object.fromEntries(stored) },
