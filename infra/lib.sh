@@ -129,3 +129,11 @@ stop_started() {
   stop_pid "$1" "$2"
   log "$1 stopped"
 }
+
+# service_main "$@" — the service scripts' command line: install|up|down|status, run as cmd_<command>.
+service_main() {
+  case "${1:-}" in
+    install | up | down | status) "cmd_$1" ;;
+    *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
+  esac
+}

@@ -13,7 +13,7 @@ import { createLogger } from '../lib/logger.js';
 import { createTestTenant, eventually, type TestTenant } from '../lib/testing/fixtures.js';
 import { createTestTopic, kafkaControl } from '../lib/testing/kafka-control.js';
 import type { ChirpStackEventType, EventEncoding } from './chirpstack/event-types.js';
-import { total } from './metrics.js';
+import { outcomeCounts, total } from './metrics.js';
 import { start } from './service.js';
 import {
   ackEvent,
@@ -66,17 +66,7 @@ const up = (fCnt: number, deduplicationId = randomUUID(), devEui = tenant.devEui
   uplinkEvent({ devEui, fCnt, fPort: 102, payload: tbms100Payload(fCnt % 2 === 0), deduplicationId });
 const idOf = (event: Record<string, unknown>) => String(event['deduplicationId']);
 
-async function counts() {
-  const m = ingest.metrics;
-  return {
-    received: await total(m.received),
-    published: await total(m.published),
-    deadLettered: await total(m.deadLettered),
-    deduplicated: await total(m.deduplicated),
-    ignored: await total(m.ignored),
-    notAcknowledged: await total(m.notAcknowledged),
-  };
-}
+const counts = () => outcomeCounts(ingest.metrics);
 const delta = (before: Awaited<ReturnType<typeof counts>>, after: Awaited<ReturnType<typeof counts>>) =>
   Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
 

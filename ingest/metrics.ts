@@ -105,3 +105,18 @@ export type IngestMetrics = ReturnType<typeof createIngestMetrics>;
 export async function total(counter: Counter): Promise<number> {
   return (await counter.get()).values.reduce((sum, v) => sum + v.value, 0);
 }
+
+/**
+ * Every event's outcome, summed over labels. Accounting identity the fault tests check: received =
+ * published + dead-lettered + deduplicated + ignored + not acknowledged (redelivered later).
+ */
+export async function outcomeCounts(metrics: IngestMetrics) {
+  return {
+    received: await total(metrics.received),
+    published: await total(metrics.published),
+    deadLettered: await total(metrics.deadLettered),
+    deduplicated: await total(metrics.deduplicated),
+    ignored: await total(metrics.ignored),
+    notAcknowledged: await total(metrics.notAcknowledged),
+  };
+}

@@ -222,10 +222,4 @@ cmd_down() {
 
 cmd_status() { status_line "$NAME" "127.0.0.1:$PG_PORT"; }
 
-case "${1:-}" in
-  install) cmd_install ;;
-  up) cmd_up ;;
-  down) cmd_down ;;
-  status) cmd_status ;;
-  *) echo "usage: $0 install|up|down|status" >&2; exit 2 ;;
-esac
+service_main "$@"

@@ -10,7 +10,7 @@ import { createKafka } from '../../lib/kafka/client.js';
 import { createLogger } from '../../lib/logger.js';
 import { createTestTenant, type TestTenant } from '../../lib/testing/fixtures.js';
 import { createTestTopic } from '../../lib/testing/kafka-control.js';
-import { total } from '../metrics.js';
+import { outcomeCounts } from '../metrics.js';
 import { start, type IngestDeps } from '../service.js';
 
 /**
@@ -76,17 +76,7 @@ export async function startIngestHarness(name: string, overrides: Pick<IngestDep
     },
   });
 
-  const counts = async () => {
-    const m = ingest.metrics;
-    return {
-      received: await total(m.received),
-      published: await total(m.published),
-      deadLettered: await total(m.deadLettered),
-      deduplicated: await total(m.deduplicated),
-      ignored: await total(m.ignored),
-      notAcknowledged: await total(m.notAcknowledged),
-    };
-  };
+  const counts = () => outcomeCounts(ingest.metrics);
 
   return {
     config,
