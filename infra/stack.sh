@@ -49,7 +49,8 @@ app_up() {
   local name=$1 port=$2
   if pid_alive "$name"; then return 0; fi
   log "starting $name"
-  start_bg "$name" node --import tsx "$name/main.ts"
+  start_bg "$name" env MQTT_EVENT_TOPIC="application/$DEMO_APPLICATION_ID/device/+/event/+" MQTT_CLIENT_ID=parking-demo-ingest \
+    node --import tsx "$name/main.ts"
   wait_port "$port" "$name" 60 "$name"
 }
 
@@ -71,6 +72,10 @@ cmd_status() {
 
 cmd_demo() {
   cmd_up
+  # The demo's bridge listens to the demo application only (infra/demo/demo-data.ts): tests publishing on the
+  # same Mosquitto under their own application ids never reach it.
+  DEMO_APPLICATION_ID=$(node --import tsx -e \
+    "import('./infra/demo/demo-data.ts').then((m) => console.log(m.demoApplicationId))")
   log "building the operator console"
   npx vite build --config dashboards/console/vite.config.ts --logLevel warn >"$LOG_DIR/console-build.log" 2>&1 ||
     { tail -30 "$LOG_DIR/console-build.log"; die "console build failed"; }

@@ -7,7 +7,7 @@ import pg from 'pg';
 import { loadConfig } from '../../lib/config.js';
 import { hashApiKey } from '../../lib/api-key.js';
 import { nextFCnt, publishUplink, tbms100Payload } from '../../ingest/simulator/chirpstack-sim.js';
-import { demoApiKey, demoSpaces, demoTenant } from './demo-data.js';
+import { demoApiKey, demoApplicationId, demoSpaces, demoTenant } from './demo-data.js';
 
 const config = loadConfig();
 
@@ -60,6 +60,7 @@ async function sendReadings(): Promise<number> {
     for (const reading of [0, 1]) {
       for (const [i, space] of demoSpaces.entries()) {
         await publishUplink(client, {
+          applicationId: demoApplicationId,
           devEui: space.devEui,
           fCnt: fCntBase + reading,
           fPort: 102,

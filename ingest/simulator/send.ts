@@ -7,14 +7,18 @@
 import { parseArgs } from 'node:util';
 import mqtt from 'mqtt';
 import { loadConfig } from '../../lib/config.js';
+import { demoApplicationId } from '../../infra/demo/demo-data.js';
 import { nextFCnt, publishUplink, tbms100Payload } from './chirpstack-sim.js';
 
-const usage = 'usage: send.ts --dev-eui <16 hex> --occupied true|false [--readings N (1-10)] [--fcnt N]';
+const usage =
+  'usage: send.ts --dev-eui <16 hex> --occupied true|false [--readings N (1-10)] [--fcnt N] [--application ID]';
 const { values } = parseArgs({
   options: {
     'dev-eui': { type: 'string' },
     occupied: { type: 'string', default: 'true' },
     readings: { type: 'string', default: '2' },
+    // The demo's application by default: the demo's bridge listens to it only.
+    application: { type: 'string', default: demoApplicationId },
     fcnt: { type: 'string' },
   },
 });
@@ -36,6 +40,7 @@ const firstFCnt = values.fcnt ? Number(values.fcnt) : nextFCnt();
 const start = Date.now() - (readings - 1) * 1_000;
 for (let i = 0; i < readings; i++) {
   const event = await publishUplink(client, {
+    applicationId: values.application,
     devEui,
     fCnt: firstFCnt + i,
     fPort: 102,
