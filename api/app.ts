@@ -18,6 +18,7 @@ import { addAuthRoutes } from './routes/auth.js';
 import { addDashboardRoutes } from './routes/dashboard.js';
 import { addSiteRoutes } from './routes/sites.js';
 import { addSpaceRoutes } from './routes/spaces.js';
+import { v5Base, v5Router } from './v5/router.js';
 
 export interface ApiDeps {
   apiPool: Pool;
@@ -84,6 +85,7 @@ export function createApp(deps: ApiDeps): Express {
   });
   v6.use(api.router);
   app.use(apiBase, v6);
+  app.use(v5Base, v5Router(deps));
   if (deps.consoleDist && existsSync(deps.consoleDist)) {
     app.use('/console', express.static(deps.consoleDist, { index: 'index.html' }));
   }

@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db/pool.js';
+import { createSchemaRegistry } from '../lib/kafka/avro.js';
+import { createKafka } from '../lib/kafka/client.js';
 import { runMain, stopAll } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
 import { start } from './service.js';
@@ -19,6 +22,15 @@ await runMain('api', logger, config.shutdownGraceMs, async () => {
     apiPool,
     redis,
     logger,
+    // Every instance its own group, fresh per process: each sees every change, and a restart starts at the end
+    // of the log (clients catch up by resuming, from PostgreSQL).
+    live: {
+      kafka: createKafka(config.kafka, logger),
+      registry: createSchemaRegistry(config.schemaRegistry),
+      topic: config.topics.occupancyChanges,
+      groupId: `${config.apiLive.groupPrefix}-${randomUUID()}`,
+      options: config.apiLive,
+    },
   });
   return {
     stop: () =>

@@ -1,7 +1,7 @@
-import type { ErrorRequestHandler } from 'express';
+import type { ErrorRequestHandler, Request } from 'express';
 import { isPlatformError, type ErrorCode } from '../lib/errors.js';
 import type { Logger } from '../lib/logger.js';
-import { InvalidFields } from './http/validation.js';
+import { InvalidFields, type FieldProblem } from './http/validation.js';
 import { z } from './http/zod.js';
 
 /** The one place error codes become HTTP statuses. Everything else is a 500 whose detail is not leaked. */
@@ -40,22 +40,39 @@ export const problemSchema = z
   })
   .openapi('Problem');
 
+/** What a problem response says about an error, whatever its field names (v6 camelCase, v5 snake_case). */
+export interface ProblemFacts {
+  type: string;
+  title: string;
+  status: number;
+  detail: string;
+  fields?: FieldProblem[];
+}
+
+/** Classifies an error thrown by a route; logs 5xx (their detail is not leaked). */
+export function problemFacts(error: unknown, logger: Logger, req: Request): ProblemFacts {
+  const known = isPlatformError(error) ? error : bodyParserError(error);
+  const status = known ? statusOf(known.code) : 500;
+  if (status >= 500) logger.error({ err: error, path: req.path, requestId: req.requestId }, 'request failed');
+  const fields = known?.cause instanceof InvalidFields ? known.cause.fields : undefined;
+  return {
+    type: `urn:parking:error:${(known?.code ?? 'INTERNAL').toLowerCase()}`,
+    title: known && status < 500 ? known.code : 'INTERNAL',
+    status,
+    detail: known && status < 500 ? known.message : 'internal error',
+    ...(fields ? { fields } : {}),
+  };
+}
+
 /** `application/problem+json` for every error an API route throws; 400s list the invalid fields. */
 export function problemHandler(logger: Logger): ErrorRequestHandler {
   return (error: unknown, req, res, _next) => {
-    const known = isPlatformError(error) ? error : bodyParserError(error);
-    const status = known ? statusOf(known.code) : 500;
-    if (status >= 500)
-      logger.error({ err: error, path: req.path, requestId: req.requestId }, 'request failed');
-    const fields = known?.cause instanceof InvalidFields ? known.cause.fields : undefined;
+    const { fields, ...facts } = problemFacts(error, logger, req);
     res
-      .status(status)
+      .status(facts.status)
       .type('application/problem+json')
       .json({
-        type: `urn:parking:error:${(known?.code ?? 'INTERNAL').toLowerCase()}`,
-        title: known && status < 500 ? known.code : 'INTERNAL',
-        status,
-        detail: known && status < 500 ? known.message : 'internal error',
+        ...facts,
         instance: req.originalUrl,
         requestId: req.requestId,
         ...(fields ? { errors: fields } : {}),

@@ -1,12 +1,17 @@
+import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Redis } from 'ioredis';
+import type { Kafka } from 'kafkajs';
 import { loadConfig, type Config } from '../lib/config.js';
 import type { Pool } from '../lib/db/pool.js';
 import { closeServer, listen } from '../lib/http/listen.js';
-import type { Service } from '../lib/lifecycle.js';
+import { stopAll, type Service } from '../lib/lifecycle.js';
 import type { Logger } from '../lib/logger.js';
 import { createApp } from './app.js';
 import { createTokenService } from './auth/tokens.js';
 import { createRedisRateLimiter } from './http/rate-limit.js';
+import { LiveHub } from './live/hub.js';
+import { startLiveKafkaSource } from './live/kafka-source.js';
+import { attachLiveServer, type LiveServer } from './live/server.js';
 
 export interface ApiServiceDeps {
   config: Config['api'];
@@ -17,22 +22,62 @@ export interface ApiServiceDeps {
   /** Rate limits are counted here; without Redis the API does not limit. */
   redis?: Redis;
   logger: Logger;
+  /** WebSocket live updates (api/live); absent: no `/api/v6/live`. */
+  live?: {
+    kafka: Kafka;
+    registry: SchemaRegistry;
+    /** The occupancy-change topic (parking.occupancy-changes.v1). */
+    topic: string;
+    /** This instance's own consumer group: never shared with another instance. */
+    groupId: string;
+    /** Defaults to the local development settings (lib/config.ts). */
+    options?: Config['apiLive'];
+  };
 }
 
-export async function start(deps: ApiServiceDeps): Promise<Service & { port: number }> {
+export async function start(deps: ApiServiceDeps): Promise<Service & { port: number; live?: LiveServer }> {
   const defaults = deps.auth && deps.rateLimit ? undefined : loadConfig({});
   const auth = deps.auth ?? defaults!.apiAuth;
   const limits = deps.rateLimit ?? defaults!.apiRateLimit;
+  const tokens = createTokenService(auth);
   const app = createApp({
     apiPool: deps.apiPool,
     logger: deps.logger,
-    tokens: createTokenService(auth),
+    tokens,
     refreshTokenTtlS: auth.refreshTokenTtlS,
     limiter: deps.redis ? createRedisRateLimiter(deps.redis, limits.windowS, deps.logger) : undefined,
     limits,
     consoleDist: deps.config.consoleDist,
   });
   const { server, port } = await listen(app, deps.config.host, deps.config.port);
+  const http: Service = { stop: () => closeServer(server) };
+  if (!deps.live) {
+    deps.logger.info({ port }, 'api listening');
+    return { port, ...http };
+  }
+  // Sockets close (1001) before the HTTP server waits for its connections; the consumer stops first.
+  const hub = new LiveHub();
+  const live = attachLiveServer(server, {
+    pool: deps.apiPool,
+    tokens,
+    hub,
+    logger: deps.logger.child({ component: 'live' }),
+    options: deps.live.options ?? loadConfig({}).apiLive,
+  });
+  let source: Service;
+  try {
+    source = await startLiveKafkaSource({
+      kafka: deps.live.kafka,
+      registry: deps.live.registry,
+      topic: deps.live.topic,
+      groupId: deps.live.groupId,
+      hub,
+      logger: deps.logger.child({ component: 'live' }),
+    });
+  } catch (error) {
+    await stopAll([http, live]);
+    throw error;
+  }
   deps.logger.info({ port }, 'api listening');
-  return { port, stop: () => closeServer(server) };
+  return { port, live, stop: () => stopAll([http, live, source]) };
 }

@@ -77,6 +77,35 @@ const envSchema = z.object({
   CHIRPSTACK_KAFKA_TOPIC: z.string().default(''),
   CHIRPSTACK_KAFKA_GROUP_ID: z.string().default('parking-ingest-chirpstack'),
   OCCUPANCY_GROUP_ID: z.string().default('parking-occupancy'),
+  DISPLAY_GROUP_ID: z.string().default('parking-display'),
+  DOWNLINK_OUTCOMES_GROUP_ID: z.string().default('parking-downlink-outcomes'),
+  DISPLAY_TICK_MS: z.coerce.number().int().min(10).default(1_000),
+  DISPLAY_TICK_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(200),
+  DISPLAY_CONFIRM_TIMEOUT_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(5 * 60_000),
+  DISPLAY_RESERVATION_LEAD_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(15 * 60_000),
+  DOWNLINK_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(20).default(5),
+  DOWNLINK_BASE_BACKOFF_MS: z.coerce.number().int().min(10).default(30_000),
+  DOWNLINK_MAX_BACKOFF_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(15 * 60_000),
+  DOWNLINK_DEDUPE_WINDOW_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(60 * 60_000),
+  DOWNLINK_GATEWAY_PER_MINUTE: z.coerce.number().int().min(1).default(30),
+  DOWNLINK_TENANT_PER_MINUTE: z.coerce.number().int().min(1).default(100),
+  MQTT_DOWNLINK_CLIENT_ID: z.string().default('parking-downlinks'),
   CONSOLE_DIST: z.string().default('dashboards/console/dist'),
   API_JWT_SECRET: z.string().min(32).optional(),
   API_ACCESS_TOKEN_TTL_S: z.coerce.number().int().min(30).max(3_600).default(900),
@@ -89,6 +118,13 @@ const envSchema = z.object({
   API_RATE_LIMIT_PER_IP: z.coerce.number().int().min(1).default(600),
   API_RATE_LIMIT_PER_USER: z.coerce.number().int().min(1).default(300),
   API_RATE_LIMIT_PER_API_KEY: z.coerce.number().int().min(1).default(600),
+  API_LIVE_GROUP_PREFIX: z.string().min(1).default('parking-api-live'),
+  API_LIVE_REPLAY_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(1_000),
+  API_LIVE_REPLAY_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(3_600),
+  API_LIVE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1_024).default(1_048_576),
+  API_LIVE_HEARTBEAT_S: z.coerce.number().int().min(1).max(300).default(30),
+  API_LIVE_MAX_CONNECTION_S: z.coerce.number().int().min(10).default(3_600),
+  API_LIVE_MAX_CLIENTS: z.coerce.number().int().min(1).default(10_000),
   SHUTDOWN_GRACE_MS: z.coerce.number().int().min(0).default(10_000),
 });
 
@@ -168,6 +204,19 @@ export function loadConfig(env: Env = process.env) {
       perUser: e.API_RATE_LIMIT_PER_USER,
       perApiKey: e.API_RATE_LIMIT_PER_API_KEY,
     },
+    // WebSocket live updates (api/live): each instance consumes the change topic in its own group
+    // (<prefix>-<random>); resume replays at most replayMaxEvents within replayWindowMs; a client with more than
+    // maxBufferedBytes unsent is cut off (4008); connections are closed after maxConnectionMs (4001, re-auth).
+    apiLive: {
+      groupPrefix: e.API_LIVE_GROUP_PREFIX,
+      replayMaxEvents: e.API_LIVE_REPLAY_MAX_EVENTS,
+      replayWindowMs: e.API_LIVE_REPLAY_WINDOW_S * 1000,
+      maxBufferedBytes: e.API_LIVE_MAX_BUFFERED_BYTES,
+      heartbeatMs: e.API_LIVE_HEARTBEAT_S * 1000,
+      maxConnectionMs: e.API_LIVE_MAX_CONNECTION_S * 1000,
+      maxClients: e.API_LIVE_MAX_CLIENTS,
+      closeGraceMs: 5_000,
+    },
     ingest: {
       host: e.BIND_HOST,
       httpPort: e.INGEST_HTTP_PORT,
@@ -199,6 +248,26 @@ export function loadConfig(env: Env = process.env) {
     },
     processors: { host: e.BIND_HOST, httpPort: e.PROCESSORS_HTTP_PORT },
     occupancy: { groupId: e.OCCUPANCY_GROUP_ID },
+    // Displays and downlinks (processors/display/run.ts): two consumer groups (occupancy changes, downlink
+    // outcomes) and one tick that re-sends unconfirmed display commands and sends due downlinks through
+    // ChirpStack's MQTT integration (client id MQTT_DOWNLINK_CLIENT_ID on the MQTT broker above).
+    displays: {
+      groupId: e.DISPLAY_GROUP_ID,
+      outcomesGroupId: e.DOWNLINK_OUTCOMES_GROUP_ID,
+      tickMs: e.DISPLAY_TICK_MS,
+      tickMaxItems: e.DISPLAY_TICK_MAX_ITEMS,
+      confirmTimeoutMs: e.DISPLAY_CONFIRM_TIMEOUT_MS,
+      reservationLeadMs: e.DISPLAY_RESERVATION_LEAD_MS,
+      mqttClientId: e.MQTT_DOWNLINK_CLIENT_ID,
+      downlink: {
+        maxAttempts: e.DOWNLINK_MAX_ATTEMPTS,
+        baseBackoffMs: e.DOWNLINK_BASE_BACKOFF_MS,
+        maxBackoffMs: e.DOWNLINK_MAX_BACKOFF_MS,
+        dedupeWindowMs: e.DOWNLINK_DEDUPE_WINDOW_MS,
+        gatewayPerMinute: e.DOWNLINK_GATEWAY_PER_MINUTE,
+        tenantPerMinute: e.DOWNLINK_TENANT_PER_MINUTE,
+      },
+    },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   };
   return deepFreeze(config);

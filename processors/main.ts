@@ -1,3 +1,4 @@
+import mqtt from 'mqtt';
 import { Registry, collectDefaultMetrics } from 'prom-client';
 import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db/pool.js';
@@ -7,6 +8,7 @@ import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { runMain, stopAll } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
+import { startDisplays } from './display/run.js';
 import { startOccupancy } from './occupancy/run.js';
 
 // Composition root of the stream processors.
@@ -16,14 +18,40 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
   const pipelinePool = createPool(config.postgres.pipelineUrl, 'parking-processors', config.postgres.poolMax);
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  const schemaRegistry = createSchemaRegistry(config.schemaRegistry);
   const occupancy = await startOccupancy({
     kafka: createKafka(config.kafka, logger, 'parking-processors'),
-    registry: createSchemaRegistry(config.schemaRegistry),
+    registry: schemaRegistry,
     pipelinePool,
     topics: config.topics,
     groupId: config.occupancy.groupId,
     logger: logger.child({ processor: 'occupancy' }),
     metrics: registry,
+    options: { drainMs: config.shutdownGraceMs },
+  });
+  // Downlinks leave through ChirpStack's MQTT integration (application/{id}/device/{devEui}/command/down).
+  const downlinkMqtt = await mqtt.connectAsync(config.mqtt.url, {
+    clientId: config.displays.mqttClientId,
+    username: config.mqtt.username,
+    password: config.mqtt.password,
+    reconnectPeriod: 1_000,
+    connectTimeout: 5_000,
+  });
+  const displays = await startDisplays({
+    kafka: createKafka(config.kafka, logger, 'parking-displays'),
+    registry: schemaRegistry,
+    pipelinePool,
+    mqtt: downlinkMqtt,
+    topics: config.topics,
+    groupIds: { changes: config.displays.groupId, outcomes: config.displays.outcomesGroupId },
+    logger: logger.child({ processor: 'display' }),
+    metrics: registry,
+    tick: { everyMs: config.displays.tickMs, maxItems: config.displays.tickMaxItems },
+    display: {
+      confirmTimeoutMs: config.displays.confirmTimeoutMs,
+      reservationLeadMs: config.displays.reservationLeadMs,
+    },
+    downlink: config.displays.downlink,
     options: { drainMs: config.shutdownGraceMs },
   });
   let draining = false;
@@ -37,7 +65,9 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
       draining = true;
       await stopAll([
         { stop: () => pipelinePool.end() },
+        { stop: () => downlinkMqtt.endAsync() },
         occupancy,
+        displays,
         { stop: () => closeServer(http.server) },
       ]);
     },

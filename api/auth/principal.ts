@@ -1,4 +1,3 @@
-import type { Request } from 'express';
 import { hashApiKey } from '../../lib/api-key.js';
 import type { Pool } from '../../lib/db/pool.js';
 import type { Actor } from '../../lib/db/tenant.js';
@@ -56,6 +55,11 @@ export async function userMemberships(pool: Pool, userId: string): Promise<Membe
   }));
 }
 
+/** Where authenticate() reads headers: an express Request, or the WebSocket upgrade's adapter (api/live). */
+export interface CredentialSource {
+  get(name: string): string | undefined;
+}
+
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -65,7 +69,11 @@ const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
  * removed membership or changed role applies at once) unless the user is a platform admin. Missing or bad
  * credentials: UNAUTHENTICATED; a tenant the user may not act in: FORBIDDEN.
  */
-export async function authenticate(req: Request, pool: Pool, tokens: TokenService): Promise<Principal> {
+export async function authenticate(
+  req: CredentialSource,
+  pool: Pool,
+  tokens: TokenService,
+): Promise<Principal> {
   const key = req.get('x-api-key');
   if (key) {
     const { rows } = await pool.query<{ tenant_id: string; key_id: string; scopes: string[] }>(

@@ -40,7 +40,11 @@ export interface RouteContext<P, Q, B> {
   read<T>(work: Work<T>): Promise<T>;
   /** Writes as the caller through withTenant; the audit trigger records the actor and request id. */
   write<T>(work: Work<T>): Promise<T>;
+  /** Answers with one of the route's `otherStatuses` instead of `status` (e.g. 200 for an idempotent replay). */
+  setStatus(status: Status): void;
 }
+
+type Status = 200 | 201 | 202 | 204 | 503;
 
 type Infer<S> = S extends ZodTypeAny ? z.infer<S> : undefined;
 
@@ -61,7 +65,9 @@ export interface RouteDefinition<
   params?: P;
   query?: Q;
   body?: B;
-  status: 200 | 201 | 204;
+  status: Status;
+  /** Statuses the handler may choose with `setStatus`, documented with the same response body. */
+  otherStatuses?: readonly Status[];
   response?: R;
   handler(ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>>): Promise<Infer<R>>;
 }
@@ -127,6 +133,7 @@ export class ApiRoutes {
         return principal;
       };
       const context = { actor: principal?.actor, requestId: req.requestId };
+      let status = def.status;
       const ctx: RouteContext<Infer<P>, Infer<Q>, Infer<B>> = {
         req,
         res,
@@ -155,6 +162,11 @@ export class ApiRoutes {
             throw new PlatformError('FORBIDDEN', 'platform admins have read-only access to tenants');
           return withTenant(deps.pool, p.tenantId, (db) => work(db, p.tenantId), context);
         },
+        setStatus(chosen) {
+          if (!def.otherStatuses?.includes(chosen))
+            throw new PlatformError('INTERNAL', `${def.operationId} does not declare the status ${chosen}`);
+          status = chosen;
+        },
       };
       let result: unknown;
       try {
@@ -162,8 +174,8 @@ export class ApiRoutes {
       } catch (error) {
         throw fromDatabase(error);
       }
-      if (def.status === 204) res.status(204).end();
-      else res.status(def.status).json(result);
+      if (status === 204) res.status(204).end();
+      else res.status(status).json(result);
     });
   }
 
@@ -181,6 +193,10 @@ export class ApiRoutes {
       content: { 'application/problem+json': { schema: problemSchema } },
     });
     const access = def.access;
+    const success = (description: string) =>
+      def.response
+        ? { description, content: { 'application/json': { schema: def.response } } }
+        : { description: `${description}, no content` };
     const requirement = access
       ? `Requires the role ${access.role} or higher, or an API key with the scope ${access.scope}` +
         (access.write ? '; not available to platform admins acting in another tenant.' : '.')
@@ -202,9 +218,8 @@ export class ApiRoutes {
           : {}),
       },
       responses: {
-        [def.status]: def.response
-          ? { description: 'success', content: { 'application/json': { schema: def.response } } }
-          : { description: 'success, no content' },
+        [def.status]: success('success'),
+        ...Object.fromEntries((def.otherStatuses ?? []).map((s) => [s, success('also answered')])),
         400: problem('invalid input; `errors` lists the fields'),
         ...(access
           ? {

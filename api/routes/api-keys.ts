@@ -1,10 +1,8 @@
-import { randomBytes } from 'node:crypto';
-import { hashApiKey } from '../../lib/api-key.js';
-import { PlatformError } from '../../lib/errors.js';
 import { scopes } from '../auth/principal.js';
-import { listQuery, pageOf, pageSql, toPage } from '../http/pagination.js';
+import { listQuery, pageOf, toPage } from '../http/pagination.js';
 import type { ApiRoutes } from '../http/route.js';
 import { z } from '../http/zod.js';
+import { createApiKey, listApiKeys, revokeApiKey, type KeyRow } from '../services/api-keys.js';
 
 export const apiKeySchema = z
   .object({
@@ -26,21 +24,6 @@ export const apiKeySchema = z
 const createdKeySchema = apiKeySchema
   .extend({ key: z.string().openapi({ description: 'the secret; shown only in this response' }) })
   .openapi('ApiKeyCreated');
-
-interface KeyRow {
-  id: string;
-  name: string;
-  key_prefix: string | null;
-  scopes: (typeof scopes)[number][];
-  created_by: string | null;
-  created_at: Date;
-  expires_at: Date | null;
-  revoked_at: Date | null;
-  last_used_at: Date | null;
-  sort_key: string;
-}
-
-const columns = 'id, name, key_prefix, scopes, created_by, created_at, expires_at, revoked_at, last_used_at';
 
 function toView(r: KeyRow): z.infer<typeof apiKeySchema> {
   return {
@@ -87,23 +70,8 @@ export function addApiKeyRoutes(api: ApiRoutes): void {
     query: keyList,
     status: 200,
     response: pageOf(apiKeySchema),
-    handler: async ({ query, read }) => {
-      const page = pageSql({ createdAt: 'created_at', name: 'name' }, query, 3);
-      const rows = await read(
-        async (db, tenantId) =>
-          (
-            await db.query<KeyRow>(
-              `SELECT ${columns}, ${page.sortKey} FROM api_keys
-                WHERE tenant_id = $1
-                  AND ($2 = 'all' OR ($2 = 'revoked') = (revoked_at IS NOT NULL OR coalesce(expires_at <= now(), false)))
-                  AND ${page.after}
-                ORDER BY ${page.orderBy} LIMIT ${page.fetch}`,
-              [tenantId, query.status, ...page.params],
-            )
-          ).rows,
-      );
-      return toPage(rows, query, toView);
-    },
+    handler: async ({ query, read }) =>
+      toPage(await read((db, tenantId) => listApiKeys(db, tenantId, query)), query, toView),
   });
   api.add({
     method: 'post',
@@ -116,26 +84,8 @@ export function addApiKeyRoutes(api: ApiRoutes): void {
     status: 201,
     response: createdKeySchema,
     handler: async ({ body, write, principal }) => {
-      const key = `pk_live_${randomBytes(24).toString('base64url')}`;
       const createdBy = principal.kind === 'member' ? principal.userId : null;
-      const row = await write(
-        async (db, tenantId) =>
-          (
-            await db.query<KeyRow>(
-              `INSERT INTO api_keys (tenant_id, name, key_hash, key_prefix, scopes, created_by, expires_at)
-               VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING ${columns}, id::text AS sort_key`,
-              [
-                tenantId,
-                body.name,
-                hashApiKey(key),
-                key.slice(0, 12),
-                body.scopes,
-                createdBy,
-                body.expiresAt ?? null,
-              ],
-            )
-          ).rows[0]!,
-      );
+      const { row, key } = await write((db, tenantId) => createApiKey(db, tenantId, { ...body, createdBy }));
       return { ...toView(row), key };
     },
   });
@@ -149,18 +99,7 @@ export function addApiKeyRoutes(api: ApiRoutes): void {
     params: keyParams,
     status: 204,
     handler: async ({ params, write }) => {
-      await write(async (db, tenantId) => {
-        const { rows } = await db.query<{ revoked: boolean }>(
-          'SELECT revoked_at IS NOT NULL AS revoked FROM api_keys WHERE tenant_id = $1 AND id = $2 FOR UPDATE',
-          [tenantId, params.keyId],
-        );
-        if (!rows[0]) throw new PlatformError('NOT_FOUND', 'no such API key');
-        if (!rows[0].revoked)
-          await db.query('UPDATE api_keys SET revoked_at = now() WHERE tenant_id = $1 AND id = $2', [
-            tenantId,
-            params.keyId,
-          ]);
-      });
+      await write((db, tenantId) => revokeApiKey(db, tenantId, params.keyId));
       return undefined;
     },
   });

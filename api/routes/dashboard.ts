@@ -1,6 +1,7 @@
 import type { ApiRoutes } from '../http/route.js';
 import { z } from '../http/zod.js';
 import { roles } from '../auth/principal.js';
+import { occupancyBySite, occupancyRate, totalCounts, type Counts } from '../services/occupancy.js';
 
 const counts = {
   spaces: z.number().int(),
@@ -27,19 +28,7 @@ export const summarySchema = z
   })
   .openapi('DashboardSummary');
 
-interface CountRow {
-  site_id: string | null;
-  site_name: string | null;
-  spaces: number;
-  occupied: number;
-  free: number;
-  reserved: number;
-  maintenance: number;
-  unknown: number;
-}
-
-function withRate<T extends Omit<CountRow, 'site_id' | 'site_name'>>(c: T) {
-  const reporting = c.occupied + c.free;
+function withRate(c: Counts) {
   return {
     spaces: c.spaces,
     occupied: c.occupied,
@@ -47,7 +36,7 @@ function withRate<T extends Omit<CountRow, 'site_id' | 'site_name'>>(c: T) {
     reserved: c.reserved,
     maintenance: c.maintenance,
     unknown: c.unknown,
-    occupancyRate: reporting > 0 ? c.occupied / reporting : null,
+    occupancyRate: occupancyRate(c),
   };
 }
 
@@ -74,35 +63,8 @@ export function addDashboardRoutes(api: ApiRoutes): void {
     status: 200,
     response: summarySchema,
     handler: async ({ read }) => {
-      const rows = await read(
-        async (db, tenantId) =>
-          (
-            await db.query<CountRow>(
-              `SELECT s.site_id, min(st.name) AS site_name, count(*)::int AS spaces,
-                      count(*) FILTER (WHERE s.state = 'occupied')::int AS occupied,
-                      count(*) FILTER (WHERE s.state = 'free')::int AS free,
-                      count(*) FILTER (WHERE s.state = 'reserved')::int AS reserved,
-                      count(*) FILTER (WHERE s.state = 'maintenance')::int AS maintenance,
-                      count(*) FILTER (WHERE s.state = 'unknown')::int AS unknown
-                 FROM spaces s LEFT JOIN sites st ON st.tenant_id = s.tenant_id AND st.id = s.site_id
-                WHERE s.tenant_id = $1
-                GROUP BY s.site_id ORDER BY min(st.name) NULLS LAST`,
-              [tenantId],
-            )
-          ).rows,
-      );
-      const zero = { spaces: 0, occupied: 0, free: 0, reserved: 0, maintenance: 0, unknown: 0 };
-      const total = rows.reduce(
-        (t, r) => ({
-          spaces: t.spaces + r.spaces,
-          occupied: t.occupied + r.occupied,
-          free: t.free + r.free,
-          reserved: t.reserved + r.reserved,
-          maintenance: t.maintenance + r.maintenance,
-          unknown: t.unknown + r.unknown,
-        }),
-        zero,
-      );
+      const rows = await read((db, tenantId) => occupancyBySite(db, tenantId));
+      const total = totalCounts(rows);
       return {
         generatedAt: new Date().toISOString(),
         totals: withRate(total),

@@ -1,7 +1,14 @@
-import { PlatformError } from '../../lib/errors.js';
-import { listQuery, pageOf, pageSql, toPage } from '../http/pagination.js';
+import { listQuery, pageOf, toPage } from '../http/pagination.js';
 import type { ApiRoutes } from '../http/route.js';
 import { z } from '../http/zod.js';
+import {
+  createSite as insertSite,
+  deleteSite,
+  getSite,
+  listSites,
+  updateSite as changeSite,
+  type SiteRow,
+} from '../services/sites.js';
 
 export const siteSchema = z
   .object({
@@ -17,21 +24,6 @@ export const siteSchema = z
   })
   .openapi('Site');
 
-interface SiteRow {
-  id: string;
-  name: string;
-  timezone: string;
-  address: string | null;
-  latitude: number | null;
-  longitude: number | null;
-  metadata: Record<string, unknown>;
-  created_at: Date;
-  updated_at: Date;
-  sort_key: string;
-}
-
-const columns = 'id, name, timezone, address, latitude, longitude, metadata, created_at, updated_at';
-
 function toView(r: SiteRow): z.infer<typeof siteSchema> {
   return {
     id: r.id,
@@ -46,7 +38,7 @@ function toView(r: SiteRow): z.infer<typeof siteSchema> {
   };
 }
 
-const siteFields = {
+export const siteFields = {
   name: z.string().trim().min(1).max(200),
   timezone: z
     .string()
@@ -68,7 +60,6 @@ const updateSite = z
   .refine((b) => Object.keys(b).length > 0, 'nothing to update')
   .openapi('SiteUpdate');
 const siteParams = z.object({ siteId: z.string().uuid() });
-const siteSorts = { name: 'name', createdAt: 'created_at' } as const;
 const siteList = listQuery(['name', 'createdAt'], 'name').extend({
   q: z.string().max(100).optional().openapi({ description: 'case-insensitive substring of the name' }),
 });
@@ -88,21 +79,8 @@ export function addSiteRoutes(api: ApiRoutes): void {
     query: siteList,
     status: 200,
     response: pageOf(siteSchema),
-    handler: async ({ query, read }) => {
-      const page = pageSql(siteSorts, query, 3);
-      const rows = await read(
-        async (db, tenantId) =>
-          (
-            await db.query<SiteRow>(
-              `SELECT ${columns}, ${page.sortKey} FROM sites
-                WHERE tenant_id = $1 AND ($2::text IS NULL OR name ILIKE '%' || $2 || '%') AND ${page.after}
-                ORDER BY ${page.orderBy} LIMIT ${page.fetch}`,
-              [tenantId, query.q ?? null, ...page.params],
-            )
-          ).rows,
-      );
-      return toPage(rows, query, toView);
-    },
+    handler: async ({ query, read }) =>
+      toPage(await read((db, tenantId) => listSites(db, tenantId, query)), query, toView),
   });
   api.add({
     method: 'post',
@@ -114,28 +92,7 @@ export function addSiteRoutes(api: ApiRoutes): void {
     body: createSite,
     status: 201,
     response: siteSchema,
-    handler: async ({ body, write }) => {
-      const row = await write(
-        async (db, tenantId) =>
-          (
-            await db.query<SiteRow>(
-              `INSERT INTO sites (tenant_id, name, timezone, address, latitude, longitude, metadata)
-               VALUES ($1, $2, coalesce($3, 'UTC'), $4, $5, $6, coalesce($7, '{}'::jsonb))
-               RETURNING ${columns}, id::text AS sort_key`,
-              [
-                tenantId,
-                body.name,
-                body.timezone ?? null,
-                body.address ?? null,
-                body.latitude ?? null,
-                body.longitude ?? null,
-                body.metadata ?? null,
-              ],
-            )
-          ).rows[0]!,
-      );
-      return toView(row);
-    },
+    handler: async ({ body, write }) => toView(await write((db, tenantId) => insertSite(db, tenantId, body))),
   });
   api.add({
     method: 'get',
@@ -147,19 +104,8 @@ export function addSiteRoutes(api: ApiRoutes): void {
     params: siteParams,
     status: 200,
     response: siteSchema,
-    handler: async ({ params, read }) => {
-      const row = await read(
-        async (db, tenantId) =>
-          (
-            await db.query<SiteRow>(
-              `SELECT ${columns}, id::text AS sort_key FROM sites WHERE tenant_id = $1 AND id = $2`,
-              [tenantId, params.siteId],
-            )
-          ).rows[0],
-      );
-      if (!row) throw new PlatformError('NOT_FOUND', 'no such site');
-      return toView(row);
-    },
+    handler: async ({ params, read }) =>
+      toView(await read((db, tenantId) => getSite(db, tenantId, params.siteId))),
   });
   api.add({
     method: 'patch',
@@ -172,43 +118,8 @@ export function addSiteRoutes(api: ApiRoutes): void {
     body: updateSite,
     status: 200,
     response: siteSchema,
-    handler: async ({ params, body, write }) => {
-      const has = (k: keyof typeof body) => k in body;
-      const row = await write(
-        async (db, tenantId) =>
-          (
-            await db.query<SiteRow>(
-              `UPDATE sites SET
-                 name = CASE WHEN $3 THEN $4 ELSE name END,
-                 timezone = CASE WHEN $5 THEN $6 ELSE timezone END,
-                 address = CASE WHEN $7 THEN $8 ELSE address END,
-                 latitude = CASE WHEN $9 THEN $10::double precision ELSE latitude END,
-                 longitude = CASE WHEN $11 THEN $12::double precision ELSE longitude END,
-                 metadata = CASE WHEN $13 THEN $14::jsonb ELSE metadata END,
-                 updated_at = now()
-               WHERE tenant_id = $1 AND id = $2 RETURNING ${columns}, id::text AS sort_key`,
-              [
-                tenantId,
-                params.siteId,
-                has('name'),
-                body.name ?? null,
-                has('timezone'),
-                body.timezone ?? null,
-                has('address'),
-                body.address ?? null,
-                has('latitude'),
-                body.latitude ?? null,
-                has('longitude'),
-                body.longitude ?? null,
-                has('metadata'),
-                body.metadata ?? null,
-              ],
-            )
-          ).rows[0],
-      );
-      if (!row) throw new PlatformError('NOT_FOUND', 'no such site');
-      return toView(row);
-    },
+    handler: async ({ params, body, write }) =>
+      toView(await write((db, tenantId) => changeSite(db, tenantId, params.siteId, body))),
   });
   api.add({
     method: 'delete',
@@ -220,17 +131,7 @@ export function addSiteRoutes(api: ApiRoutes): void {
     params: siteParams,
     status: 204,
     handler: async ({ params, write }) => {
-      await write(async (db, tenantId) => {
-        const found = await db.query<{ spaces: number }>(
-          `SELECT (SELECT count(*)::int FROM spaces WHERE tenant_id = $1 AND site_id = $2) AS spaces
-             FROM sites WHERE tenant_id = $1 AND id = $2 FOR UPDATE`,
-          [tenantId, params.siteId],
-        );
-        const site = found.rows[0];
-        if (!site) throw new PlatformError('NOT_FOUND', 'no such site');
-        if (site.spaces > 0) throw new PlatformError('CONFLICT', `the site still has ${site.spaces} spaces`);
-        await db.query('DELETE FROM sites WHERE tenant_id = $1 AND id = $2', [tenantId, params.siteId]);
-      });
+      await write((db, tenantId) => deleteSite(db, tenantId, params.siteId));
       return undefined;
     },
   });

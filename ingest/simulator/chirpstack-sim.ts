@@ -361,3 +361,42 @@ export async function publishEvent(
   const topic = eventTopic(str(info, 'applicationId') || defaultApplicationId, str(info, 'devEui'), type);
   await client.publishAsync(topic, encodeEvent(type, event, encoding), { qos: 1 });
 }
+
+/** A `command/down` message as ChirpStack's MQTT integration accepts it (see parseCommandDown). */
+export interface CommandDown {
+  applicationId: string;
+  /** Lower-case hex, as in the topic. */
+  devEui: string;
+  /** The device-queue item id ChirpStack reports back as `queueItemId`; '' when the sender gave none. */
+  id: string;
+  confirmed: boolean;
+  fPort: number;
+  data: Buffer;
+}
+
+const commandDownTopic = /^application\/([^/]+)\/device\/([0-9a-f]{16})\/command\/down$/;
+
+/**
+ * Reads a downlink published to ChirpStack's MQTT integration the way ChirpStack does, for simulated ChirpStacks
+ * in tests: the topic names the application and the DevEUI (lower-case hex); the body is a DeviceQueueItem as
+ * JSON whose `devEui` must equal the topic's (ChirpStack rejects the command otherwise), with fPort 1..223 and
+ * base64 `data`. Throws on anything ChirpStack would reject.
+ */
+export function parseCommandDown(topic: string, body: Buffer): CommandDown {
+  const match = commandDownTopic.exec(topic);
+  if (!match) throw new Error(`not a command/down topic: ${topic}`);
+  const json = JSON.parse(body.toString('utf8')) as Json;
+  const devEui = str(json, 'devEui');
+  if (devEui !== match[2])
+    throw new Error(`payload devEui ${devEui} does not match topic devEui ${match[2]}`);
+  const fPort = num(json, 'fPort');
+  if (!Number.isInteger(fPort) || fPort < 1 || fPort > 223) throw new Error(`invalid fPort ${fPort}`);
+  return {
+    applicationId: match[1]!,
+    devEui,
+    id: str(json, 'id'),
+    confirmed: bool(json, 'confirmed'),
+    fPort,
+    data: Buffer.from(str(json, 'data'), 'base64'),
+  };
+}

@@ -1,8 +1,8 @@
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Registry } from 'prom-client';
 
 /**
- * Liveness (`/health`: the process serves requests), readiness (`/ready`: every dependency check passes, 503
+ * Liveness (`/health`, `/health/live`: the process serves requests), readiness (`/ready`, `/health/ready`: every dependency check passes, 503
  * otherwise, so a load balancer stops sending traffic while draining or while Kafka is away) and `/metrics`.
  */
 export function mountOperability(
@@ -10,13 +10,16 @@ export function mountOperability(
   registry: Registry,
   isReady: () => boolean | Promise<boolean>,
 ): void {
-  app.get('/health', (_req, res) => {
+  const live: RequestHandler = (_req, res) => {
     res.json({ status: 'ok' });
-  });
-  app.get('/ready', async (_req, res) => {
-    const ready = await Promise.resolve(isReady()).catch(() => false);
-    res.status(ready ? 200 : 503).json({ status: ready ? 'ready' : 'not ready' });
-  });
+  };
+  const ready: RequestHandler = async (_req, res) => {
+    const ok = await Promise.resolve(isReady()).catch(() => false);
+    res.status(ok ? 200 : 503).json({ status: ok ? 'ready' : 'not ready' });
+  };
+  // `/health/live` and `/health/ready` are the same probes under the paths the v5 API documented.
+  app.get(['/health', '/health/live'], live);
+  app.get(['/ready', '/health/ready'], ready);
   app.get('/metrics', async (_req, res) => {
     res.type(registry.contentType).send(await registry.metrics());
   });

@@ -24,6 +24,8 @@ export const globalTables: Record<string, string> = {
   pgmigrations: "node-pg-migrate's bookkeeping, no grants to any application role",
   processor_offsets:
     'consumer offsets per (group, topic, partition) stored with the results; pipeline role only (BYPASSRLS)',
+  downlink_buckets:
+    'downlink token buckets per gateway (physical duty cycle, any tenant) and per tenant; pipeline role only (BYPASSRLS)',
 };
 
 /** Global lookup indexes allowed not to start with tenant_id (DevEUIs, EUIs, hashes, role names, users). */

@@ -121,6 +121,11 @@ export const rowFactories: Record<string, RowFactory> = {
     reason: 'manual',
     dedupe_key: randomUUID(),
   }),
+  display_states: async (db, tenantId) => ({
+    tenant_id: tenantId,
+    dev_eui: await display(db, tenantId),
+    state: { commandSeq: 0 },
+  }),
   analyst_logins: async (_db, tenantId) => ({ tenant_id: tenantId, role_name: `not_a_role_${rand()}` }),
   audit_log: async (_db, tenantId) => ({
     tenant_id: tenantId,
