@@ -21,6 +21,7 @@ import {
 } from './simulator/chirpstack-sim.js';
 
 const known = '70B3D57ED0050001';
+const display = '70B3D57ED00D1501';
 const topics = {
   uplinks: 'uplinks',
   joins: 'joins',
@@ -48,7 +49,11 @@ function setup() {
   };
   const bridge = createBridge({
     resolveDevice: async (devEui) =>
-      devEui === known ? { tenantId: 'tenant-1', spaceId: 'space-1', codec: 'browan-tbms100' } : null,
+      devEui === known
+        ? { tenantId: 'tenant-1', spaceId: 'space-1', kind: 'sensor' as const, codec: 'browan-tbms100' }
+        : devEui === display
+          ? { tenantId: 'tenant-1', spaceId: 'space-1', kind: 'display' as const, codec: null }
+          : null,
     sink: { send: async (topic, records) => void records.forEach((record) => sent.push({ topic, record })) },
     serdes,
     topics,
@@ -127,6 +132,27 @@ describe('bridge routing', () => {
       event: locationEvent({ devEui: known, latitude: 1, longitude: 2, source: 'GPS' }),
       topic: 'dlq',
       check: { errorCode: 'EVENT_UNSUPPORTED' },
+    },
+    {
+      name: "a display's txack -> downlink outcomes, with its tenant",
+      type: 'txack',
+      event: txAckEvent({ devEui: display, downlinkId: 11, fCntDown: 4 }),
+      topic: 'outcomes',
+      check: { kind: 'TXACK', downlinkId: 11, tenantId: 'tenant-1' },
+    },
+    {
+      name: "a display's ack -> downlink outcomes, with its tenant",
+      type: 'ack',
+      event: ackEvent({ devEui: display, acknowledged: true, fCntDown: 4 }),
+      topic: 'outcomes',
+      check: { kind: 'ACK', acknowledged: true, tenantId: 'tenant-1' },
+    },
+    {
+      name: 'an uplink from a display -> dead letter (displays only receive commands)',
+      type: 'up',
+      event: up(display),
+      topic: 'dlq',
+      check: { errorCode: 'EVENT_UNSUPPORTED', devEui: display },
     },
     {
       name: 'join of an unknown device -> dead letter',

@@ -207,8 +207,20 @@ export function createBridge(deps: BridgeDeps) {
     const owned = { ...common, tenantId: device.tenantId };
     switch (event.type) {
       case 'up': {
+        if (device.kind === 'display') {
+          // Displays only receive commands; an uplink from one is unexpected. Kept as a dead letter, not dropped.
+          throw new PlatformError(
+            'EVENT_UNSUPPORTED',
+            `uplink from display device ${event.devEui} is not processed`,
+          );
+        }
         const uplink = toParsedUplink(event);
-        const { codec, reading } = decodeReading(device.codec, uplink.fPort, uplink.payload, uplink.object);
+        const { codec, reading } = decodeReading(
+          device.codec ?? '',
+          uplink.fPort,
+          uplink.payload,
+          uplink.object,
+        );
         const record: UplinkRecord = {
           ...owned,
           spaceId: device.spaceId,

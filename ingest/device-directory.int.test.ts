@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTestTenant, eventually, randomDevEui } from '../lib/testing/fixtures.js';
-import { tbms100Payload, uplinkEvent } from './simulator/chirpstack-sim.js';
+import { tbms100Payload, txAckEvent, uplinkEvent } from './simulator/chirpstack-sim.js';
 import { startIngestHarness, type IngestHarness } from './testing/harness.js';
 
 /**
@@ -105,6 +105,41 @@ describe('device cache invalidation', () => {
     expect(published.outcome).toBe('published');
     expect(await recordOf(h.topics.uplinks, published.eventId)).toMatchObject({
       tenantId: h.tenant.tenantId,
+    });
+  });
+
+  it("a display's txack reaches the downlink outcomes with its tenant, and registering it takes effect at once", async () => {
+    const devEui = randomDevEui();
+    const txack = async () => {
+      const event = txAckEvent({ devEui, applicationId: h.applicationId, downlinkId: 7, fCntDown: 1 });
+      const response = await fetch(`http://127.0.0.1:${h.ingest.httpPort}/chirpstack/events?event=txack`, {
+        method: 'POST',
+        body: JSON.stringify(event),
+        headers: { 'content-type': 'application/json' },
+      });
+      return { status: response.status, body: (await response.json()) as Record<string, unknown> };
+    };
+    // Unknown device: dead-lettered with DEVICE_UNKNOWN (bytes kept), and the integration is told so.
+    const refused = await txack();
+    expect(refused.status).toBe(400);
+    expect(JSON.stringify(refused.body)).toContain('DEVICE_UNKNOWN');
+    await h.db.query('INSERT INTO display_devices (tenant_id, dev_eui, space_id) VALUES ($1, $2, $3)', [
+      h.tenant.tenantId,
+      devEui,
+      h.tenant.spaceId,
+    ]);
+    await eventually(
+      () => h.ingest.directory.resolve(devEui),
+      (a) => a?.kind === 'display' && a.tenantId === h.tenant.tenantId,
+      { timeoutMs: 5_000 },
+    );
+    const accepted = await txack();
+    expect(accepted.status).toBe(200);
+    expect(accepted.body['outcome']).toBe('published');
+    expect(await recordOf(h.topics.downlinkOutcomes, String(accepted.body['eventId']))).toMatchObject({
+      tenantId: h.tenant.tenantId,
+      devEui,
+      kind: 'TXACK',
     });
   });
 });

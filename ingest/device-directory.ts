@@ -5,7 +5,10 @@ import { LruCache } from '../lib/lru.js';
 export interface DeviceAssignment {
   tenantId: string;
   spaceId: string | null;
-  codec: string;
+  /** A parking sensor (its uplinks carry readings) or a display beside a space (it reports downlink outcomes). */
+  kind: 'sensor' | 'display';
+  /** The sensor's payload codec; null for displays. */
+  codec: string | null;
 }
 
 /**
@@ -62,17 +65,28 @@ export class DeviceDirectory {
   resolve(devEui: string): Promise<DeviceAssignment | null> {
     const key = devEui.toUpperCase();
     return this.#cache.get(key, async () => {
-      let rows: Array<{ tenant_id: string; space_id: string | null; codec: string }>;
+      let rows: Array<{
+        tenant_id: string;
+        space_id: string | null;
+        codec: string | null;
+        kind: DeviceAssignment['kind'];
+      }>;
       try {
+        // DevEUIs are unique across both tables on a LoRaWAN network; a sensor wins should both ever hold one.
         ({ rows } = await this.#pool.query(
-          'SELECT tenant_id, space_id, codec FROM sensor_devices WHERE dev_eui = $1',
+          `SELECT tenant_id, space_id, codec, 'sensor' AS kind FROM sensor_devices WHERE dev_eui = $1
+           UNION ALL
+           SELECT tenant_id, space_id, NULL, 'display' FROM display_devices WHERE dev_eui = $1
+           ORDER BY kind DESC LIMIT 1`,
           [key],
         ));
       } catch (error) {
         throw new PlatformError('DB_UNAVAILABLE', 'device lookup failed', { cause: error, retriable: true });
       }
       const row = rows[0];
-      return row ? { tenantId: row.tenant_id, spaceId: row.space_id, codec: row.codec } : null;
+      return row
+        ? { tenantId: row.tenant_id, spaceId: row.space_id, kind: row.kind, codec: row.codec }
+        : null;
     });
   }
 
