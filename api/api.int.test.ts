@@ -4,7 +4,9 @@ import { validate } from '@readme/openapi-parser';
 import { Redis } from 'ioredis';
 import { SignJWT } from 'jose';
 import pg from 'pg';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { hashApiKey } from '../lib/api-key.js';
 import { loadConfig } from '../lib/config.js';
 import { createPool, type Pool } from '../lib/db/pool.js';
 import { closeServer, listen } from '../lib/http/listen.js';
@@ -102,6 +104,18 @@ async function login(email: string, tenantId?: string) {
   return r.body as { accessToken: string; refreshToken: string | null; tenantId: string | null };
 }
 
+/** A fresh API key of the tenant with these scopes. */
+async function keyWith(tenantId: string, scopes: string[]): Promise<string> {
+  const key = `pk_test_${randomUUID().replace(/-/g, '')}`;
+  await su.query('INSERT INTO api_keys (tenant_id, name, key_hash, scopes) VALUES ($1, $2, $3, $4)', [
+    tenantId,
+    'test',
+    hashApiKey(key),
+    scopes,
+  ]);
+  return key;
+}
+
 async function auditRows(tenantId: string, requestId: string) {
   return (
     await su.query<{ actor_type: string; actor_id: string; action: string; entity: string }>(
@@ -154,6 +168,8 @@ describe('authentication and the auth matrix', () => {
       .setExpirationTime(Math.floor(Date.now() / 1000) - 60)
       .sign(new TextEncoder().encode(secret));
     const path = `/spaces/${a.spaceId}`;
+    const devBody = { devEui: randomDevEui(), kind: 'sensor' };
+    const adminKey = await keyWith(a.tenantId, ['admin']);
     const cases: Array<[string, Promise<Call>, number]> = [
       ['no token', call('GET', path), 401],
       ['bad token', call('GET', path, { token: 'not.a.jwt' }), 401],
@@ -167,6 +183,18 @@ describe('authentication and the auth matrix', () => {
       ['other tenant (token)', call('GET', `/spaces/${b.spaceId}`, { token: accessToken }), 404],
       ['other tenant (key)', call('GET', `/spaces/${b.spaceId}`, { key: a.apiKey }), 404],
       ['tenant not a member of', call('GET', path, { token: accessToken, tenant: b.tenantId }), 403],
+      ['wrong role (devices)', call('POST', '/devices', { token: accessToken, body: devBody }), 403],
+      ['wrong scope (devices)', call('GET', '/devices', { key: a.apiKey }), 403],
+      ['wrong scope (gateways)', call('GET', '/gateways/stats', { key: a.apiKey }), 403],
+      ['wrong role (reservations)', call('POST', '/reservations', { token: accessToken, body: {} }), 403],
+      ['wrong scope (reservations)', call('GET', '/reservations', { key: a.apiKey }), 403],
+      ['wrong role (members)', call('GET', '/members', { token: accessToken }), 403],
+      ['wrong role (webhook secrets)', call('POST', '/webhook-secrets/rotate', { token: accessToken }), 403],
+      ['wrong role (policies)', call('POST', '/display-policies', { token: accessToken, body: {} }), 403],
+      ['wrong scope (downlinks)', call('GET', '/downlinks/jobs', { key: a.apiKey }), 403],
+      ['no token (devices)', call('GET', `/devices/${a.devEui}`), 401],
+      ['other tenant (device)', call('GET', `/devices/${b.devEui}`, { token: accessToken }), 404],
+      ['other tenant (member)', call('GET', `/members/${users.ownerB.id}`, { key: adminKey }), 404],
     ];
     for (const [name, pending, status] of cases) {
       const r = await pending;
@@ -182,6 +210,43 @@ describe('authentication and the auth matrix', () => {
     const unknown = await call('POST', '/auth/login', { body: { email: 'nobody@example.test', password } });
     expect([wrong.status, unknown.status]).toEqual([401, 401]);
     expect(wrong.body['detail']).toBe(unknown.body['detail']);
+  });
+});
+
+describe('registration', () => {
+  it('creates a tenant with the caller as owner, audited; a taken email is 409, a short password 400', async () => {
+    const email = `Reg-${randomUUID().slice(0, 8)}@Example.test`;
+    const requestId = `reg-${randomUUID()}`;
+    const r = await call('POST', '/auth/register', {
+      body: { tenantName: 'Parkhaus Süd', email, password },
+      requestId,
+    });
+    expect(r.status, JSON.stringify(r.body)).toBe(201);
+    const tenantId = r.body['tenantId'] as string;
+    expect(r.body['memberships']).toEqual([expect.objectContaining({ tenantId, role: 'owner' })]);
+    expect((r.body['memberships'] as Array<{ tenantSlug: string }>)[0]!.tenantSlug).toMatch(/^parkhaus-s-d-/);
+    const me = await call('GET', '/members', { token: r.body['accessToken'] as string });
+    expect(me.body['data']).toEqual([expect.objectContaining({ email: email.toLowerCase(), role: 'owner' })]);
+    const audit = await su.query<{ entity: string; action: string; actor_type: string }>(
+      'SELECT entity, action, actor_type FROM audit_log WHERE tenant_id = $1 AND request_id = $2 ORDER BY entity',
+      [tenantId, requestId],
+    );
+    expect(audit.rows).toEqual([
+      { entity: 'memberships', action: 'create', actor_type: 'user' },
+      // The session the response carries.
+      { entity: 'refresh_tokens', action: 'create', actor_type: 'user' },
+      { entity: 'tenants', action: 'create', actor_type: 'user' },
+    ]);
+    const again = await call('POST', '/auth/register', { body: { tenantName: 'Other', email, password } });
+    expect(again.status).toBe(409);
+    const tenants = await su.query(
+      "SELECT 1 FROM tenants WHERE name = 'Other' AND created_at > now() - interval '1 minute'",
+    );
+    expect(tenants.rowCount).toBe(0);
+    const short = await call('POST', '/auth/register', {
+      body: { tenantName: 'X', email: `s-${randomUUID().slice(0, 8)}@example.test`, password: 'short' },
+    });
+    expect(short.status).toBe(400);
   });
 });
 
@@ -375,6 +440,253 @@ describe('mutations', () => {
   });
 });
 
+describe('devices, gateways, reservations, displays, downlinks, webhook secrets, members', () => {
+  /** Calls as tenant A's owner and checks the status and, for mutations, the one audit row. */
+  async function step(
+    token: string,
+    method: string,
+    path: string,
+    status: number,
+    options: { body?: unknown; audit?: [entity: string, action: string] } = {},
+  ): Promise<Record<string, unknown>> {
+    const requestId = `t-${randomUUID()}`;
+    const r = await call(method, path, { token, body: options.body, requestId });
+    expect({ method, path, status: r.status, body: r.status === status ? null : r.body }).toEqual({
+      method,
+      path,
+      status,
+      body: null,
+    });
+    if (options.audit) {
+      const [entity, action] = options.audit;
+      // Only the entity's rows: other tables' triggers (e.g. ChirpStack sync bookkeeping) may audit too.
+      const rows = (await auditRows(a.tenantId, requestId)).filter((r) => r.entity === entity);
+      expect(rows).toEqual([{ actor_type: 'user', actor_id: users.ownerA.id, action, entity }]);
+    }
+    return r.body;
+  }
+
+  it('devices: register, list by kind, update, archive; orphans adopted onto a space; the catalog', async () => {
+    const { accessToken: t } = await login(users.ownerA.email);
+    const sensor = randomDevEui();
+    const created = await step(t, 'POST', '/devices', 201, {
+      body: { devEui: sensor.toLowerCase(), kind: 'sensor' },
+      audit: ['sensor_devices', 'create'],
+    });
+    expect(created).toMatchObject({ devEui: sensor, kind: 'sensor', status: 'active', archivedAt: null });
+    await step(t, 'POST', '/devices', 409, { body: { devEui: b.devEui, kind: 'sensor' } });
+    await step(t, 'PATCH', `/devices/${sensor}`, 200, {
+      body: { name: 'bay 7', status: 'inactive' },
+      audit: ['sensor_devices', 'update'],
+    });
+    const sensors = await step(t, 'GET', '/devices?kind=sensor&limit=200', 200);
+    expect(
+      (sensors['data'] as Array<{ devEui: string; name: string }>).find((d) => d.devEui === sensor),
+    ).toMatchObject({ name: 'bay 7' });
+    const archived = await step(t, 'POST', `/devices/${sensor}/archive`, 200, {
+      audit: ['sensor_devices', 'update'],
+    });
+    expect(archived).toMatchObject({ status: 'decommissioned', spaceId: null });
+    const listed = await step(t, 'GET', '/devices?limit=200', 200);
+    expect(JSON.stringify(listed)).not.toContain(sensor);
+    expect(JSON.stringify(await step(t, 'GET', '/devices?limit=200&includeArchived=true', 200))).toContain(
+      sensor,
+    );
+
+    const orphan = randomDevEui();
+    await su.query('INSERT INTO orphan_devices (tenant_id, dev_eui) VALUES ($1, $2)', [a.tenantId, orphan]);
+    const space = await step(t, 'POST', '/spaces', 201, {
+      body: { code: `O-${randomUUID().slice(0, 6)}`, name: 'O' },
+    });
+    const orphans = await step(t, 'GET', '/orphans', 200);
+    expect((orphans['data'] as Array<{ devEui: string }>).map((o) => o.devEui)).toContain(orphan);
+    const adopted = await step(t, 'POST', `/orphans/${orphan}/adopt`, 201, {
+      body: { kind: 'display', spaceId: space['id'] },
+    });
+    expect(adopted).toMatchObject({ devEui: orphan, kind: 'display', spaceId: space['id'] });
+    await step(t, 'POST', `/orphans/${orphan}/adopt`, 404, { body: { kind: 'display' } });
+    const types = await step(t, 'GET', '/device-types', 200);
+    expect(Array.isArray(types['data'])).toBe(true);
+  });
+
+  it('gateways: online status and stats', async () => {
+    const tenant = await createTestTenant();
+    const { accessToken: t } = await login((await makeUser('gw', [[tenant.tenantId, 'viewer']])).email);
+    const [online, offline] = [randomDevEui(), randomDevEui()];
+    await su.query(
+      `INSERT INTO gateways (tenant_id, gw_eui, name, last_seen_at)
+       VALUES ($1, $2, 'on', now()), ($1, $3, 'off', now() - interval '1 day')`,
+      [tenant.tenantId, online, offline],
+    );
+    const r = await call('GET', '/gateways?online=true', { token: t });
+    expect((r.body['data'] as Array<{ gwEui: string }>).map((g) => g.gwEui)).toEqual([online]);
+    expect((await call('GET', `/gateways/${offline.toLowerCase()}`, { token: t })).body).toMatchObject({
+      gwEui: offline,
+      online: false,
+    });
+    const stats = await call('GET', '/gateways/stats', { token: t });
+    expect(stats.body).toMatchObject({ total: 2, online: 1, offline: 1 });
+  });
+
+  it('reservations: idempotent by request id, overlap 409, at most 24 hours, cancel', async () => {
+    const { accessToken: t } = await login(users.ownerA.email);
+    const at = (h: number) =>
+      new Date(Math.ceil(Date.now() / 3_600_000) * 3_600_000 + h * 3_600_000).toISOString();
+    const requestId = `res-${randomUUID()}`;
+    const body = { spaceId: a.spaceId, startsAt: at(100), endsAt: at(102), requestId };
+    const first = await step(t, 'POST', '/reservations', 201, { body, audit: ['reservations', 'create'] });
+    const replay = await step(t, 'POST', '/reservations', 200, { body });
+    expect(replay['id']).toBe(first['id']);
+    await step(t, 'POST', '/reservations', 409, { body: { ...body, endsAt: at(103) } });
+    await step(t, 'POST', '/reservations', 409, {
+      body: { ...body, startsAt: at(101), endsAt: at(103), requestId: `res-${randomUUID()}` },
+    });
+    const tooLong = await call('POST', '/reservations', {
+      token: t,
+      body: { ...body, startsAt: at(200), endsAt: at(225), requestId: `res-${randomUUID()}` },
+    });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body['errors']).toEqual([expect.objectContaining({ field: 'endsAt' })]);
+    // Without a request id (body or header) a retry could not be recognised: refused.
+    const unkeyed = await call('POST', '/reservations', {
+      token: t,
+      body: { spaceId: a.spaceId, startsAt: at(300), endsAt: at(301) },
+    });
+    expect(unkeyed.status).toBe(400);
+    const headerKey = `res-${randomUUID()}`;
+    const viaHeader = await call('POST', '/reservations', {
+      token: t,
+      requestId: headerKey,
+      body: { spaceId: a.spaceId, startsAt: at(300), endsAt: at(301) },
+    });
+    expect(viaHeader.body).toMatchObject({ status: 'confirmed', requestId: headerKey });
+    const cancelled = await step(t, 'POST', `/reservations/${first['id'] as string}/cancel`, 200, {
+      audit: ['reservations', 'update'],
+    });
+    expect(cancelled['status']).toBe('cancelled');
+    await step(t, 'POST', `/reservations/${first['id'] as string}/cancel`, 200);
+    const list = await step(t, 'GET', `/reservations?spaceId=${a.spaceId}&status=cancelled`, 200);
+    expect((list['data'] as Array<{ id: string }>).map((r) => r.id)).toContain(first['id']);
+  });
+
+  it('display policies (one active) and overrides change what the display must show', async () => {
+    const { accessToken: t } = await login(users.ownerA.email);
+    const p1 = await step(t, 'POST', '/display-policies', 201, {
+      body: { name: 'p1', displayCodes: { free: 1 } },
+      audit: ['display_policies', 'create'],
+    });
+    await step(t, 'PATCH', `/display-policies/${p1['id'] as string}`, 200, { body: { active: true } });
+    const p2 = await step(t, 'POST', '/display-policies', 201, {
+      body: { name: 'p2', displayCodes: { free: 2 } },
+    });
+    await step(t, 'PATCH', `/display-policies/${p2['id'] as string}`, 200, { body: { active: true } });
+    expect(await step(t, 'GET', `/display-policies/${p1['id'] as string}`, 200)).toMatchObject({
+      active: false,
+    });
+    const override = await step(t, 'POST', '/display-overrides', 201, {
+      body: {
+        spaceId: a.spaceId,
+        state: 'maintenance',
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      },
+      audit: ['display_overrides', 'create'],
+    });
+    const shown = await step(t, 'GET', `/spaces/${a.spaceId}/display-state`, 200);
+    expect(shown).toMatchObject({ overrideId: override['id'], activePolicyId: p2['id'] });
+    const overrides = await step(t, 'GET', `/display-overrides?spaceId=${a.spaceId}`, 200);
+    expect((overrides['data'] as Array<{ id: string }>).map((o) => o.id)).toEqual([override['id']]);
+    await step(t, 'DELETE', `/display-overrides/${override['id'] as string}`, 204, {
+      audit: ['display_overrides', 'update'],
+    });
+    await step(t, 'DELETE', `/display-overrides/${override['id'] as string}`, 404);
+  });
+
+  it('downlink queue: jobs, metrics, reset, health', async () => {
+    const { accessToken: t } = await login(users.ownerB.email);
+    const display = randomDevEui();
+    await su.query('INSERT INTO display_devices (tenant_id, dev_eui) VALUES ($1, $2)', [b.tenantId, display]);
+    await su.query(
+      `INSERT INTO downlink_jobs (tenant_id, dev_eui, f_port, payload, reason, dedupe_key, not_before)
+       VALUES ($1, $2, 10, '\\x01', 'manual', $3, now() - interval '1 hour')`,
+      [b.tenantId, display, randomUUID()],
+    );
+    const jobs = await call('GET', `/downlinks/jobs?devEui=${display}`, { token: t });
+    expect(jobs.body['data']).toEqual([expect.objectContaining({ devEui: display, status: 'queued' })]);
+    const id = (jobs.body['data'] as Array<{ id: string }>)[0]!.id;
+    expect((await call('GET', `/downlinks/jobs/${id}`, { token: t })).status).toBe(200);
+    const metrics = await call('GET', '/downlinks/metrics', { token: t });
+    expect(metrics.body).toMatchObject({ jobs: expect.objectContaining({ queued: 1 }) as unknown });
+    const health = await call('GET', '/downlinks/health', { token: t });
+    expect(health.status).toBe(503);
+    expect(health.body['healthy']).toBe(false);
+    const reset = await call('POST', '/downlinks/metrics/reset', { token: t });
+    expect(reset.status).toBe(200);
+  });
+
+  it('webhook secrets: shown once on create and rotate, never listed; the previous one expires later', async () => {
+    const { accessToken: t } = await login(users.ownerA.email);
+    await su.query('DELETE FROM webhook_secrets WHERE tenant_id = $1', [a.tenantId]);
+    const created = await step(t, 'POST', '/webhook-secrets', 201, { audit: ['webhook_secrets', 'create'] });
+    expect(created['secret']).toMatch(/^[A-Za-z0-9_-]{43}$/);
+    await step(t, 'POST', '/webhook-secrets', 409);
+    const rotated = await step(t, 'POST', '/webhook-secrets/rotate', 201);
+    expect(rotated['secret']).not.toBe(created['secret']);
+    const listed = await step(t, 'GET', '/webhook-secrets', 200);
+    const text = JSON.stringify(listed);
+    expect(text).not.toContain(created['secret'] as string);
+    expect(text).not.toContain(rotated['secret'] as string);
+    expect(listed['data']).toEqual([
+      expect.objectContaining({ id: rotated['id'], status: 'current' }),
+      expect.objectContaining({
+        id: created['id'],
+        status: 'previous',
+        expiresAt: expect.any(String) as unknown,
+      }),
+    ]);
+  });
+
+  it('members: admins add and change members, only owners touch owners, the last owner stays', async () => {
+    const tenant = await createTestTenant();
+    const owner = await makeUser('m-owner', [[tenant.tenantId, 'owner']]);
+    const adminUser = await makeUser('m-admin', [[tenant.tenantId, 'admin']]);
+    const outsider = await makeUser('m-outsider', []);
+    const asOwner = (await login(owner.email)).accessToken;
+    const asAdmin = (await login(adminUser.email)).accessToken;
+    const added = await call('POST', '/members', {
+      token: asAdmin,
+      body: { email: outsider.email.toUpperCase(), role: 'viewer' },
+    });
+    expect(added.status).toBe(201);
+    expect(added.body).toMatchObject({ id: outsider.id, role: 'viewer' });
+    expect(
+      (await call('POST', '/members', { token: asAdmin, body: { email: outsider.email, role: 'viewer' } }))
+        .status,
+    ).toBe(409);
+    expect(
+      (await call('PATCH', `/members/${outsider.id}`, { token: asAdmin, body: { role: 'owner' } })).status,
+    ).toBe(403);
+    expect((await call('DELETE', `/members/${owner.id}`, { token: asAdmin })).status).toBe(403);
+    expect(
+      (await call('PATCH', `/members/${owner.id}`, { token: asOwner, body: { role: 'admin' } })).status,
+    ).toBe(409);
+    expect((await call('DELETE', `/members/${owner.id}`, { token: asOwner })).status).toBe(409);
+    expect(
+      (await call('PATCH', `/members/${outsider.id}`, { token: asAdmin, body: { role: 'operator' } })).body,
+    ).toMatchObject({
+      role: 'operator',
+    });
+    const members = await call('GET', '/members?sort=email', { token: asOwner });
+    expect((members.body['data'] as Array<{ id: string }>).map((m) => m.id).sort()).toEqual(
+      [owner.id, adminUser.id, outsider.id].sort(),
+    );
+    expect((await call('DELETE', `/members/${outsider.id}`, { token: asAdmin })).status).toBe(204);
+    expect((await call('GET', `/members/${outsider.id}`, { token: asAdmin })).status).toBe(404);
+    const renamed = await call('PATCH', '/tenant', { token: asAdmin, body: { name: 'Renamed' } });
+    expect(renamed.body).toMatchObject({ id: tenant.tenantId, name: 'Renamed' });
+    expect((await call('GET', '/tenant/usage', { token: asAdmin })).body).toMatchObject({ spaces: 1 });
+  });
+});
+
 describe('lists', () => {
   it('page with a cursor, filter and sort the same way', async () => {
     const { accessToken } = await login(users.ownerA.email);
@@ -422,12 +734,49 @@ describe('cross-tenant walk', () => {
       token: other.accessToken,
       body: { name: 'b', scopes: ['spaces:read'] },
     });
+    const bGateway = randomDevEui();
+    const bDisplay = randomDevEui();
+    await su.query('INSERT INTO gateways (tenant_id, gw_eui, name) VALUES ($1, $2, $3)', [
+      b.tenantId,
+      bGateway,
+      'B gateway',
+    ]);
+    await su.query('INSERT INTO display_devices (tenant_id, dev_eui) VALUES ($1, $2)', [
+      b.tenantId,
+      bDisplay,
+    ]);
+    const one = async (sql: string, params: unknown[]) =>
+      (await su.query<{ id: string }>(sql, params)).rows[0]!.id;
     const bIds: Record<string, string> = {
       siteId: bSite.body['id'] as string,
       spaceId: b.spaceId,
       keyId: bKey.body['id'] as string,
+      devEui: b.devEui,
+      gwEui: bGateway,
+      userId: users.ownerB.id,
+      reservationId: await one(
+        `INSERT INTO reservations (tenant_id, space_id, during, status, request_id)
+         VALUES ($1, $2, tstzrange(now() + interval '1 day', now() + interval '25 hours'), 'confirmed', $3)
+         RETURNING id`,
+        [b.tenantId, b.spaceId, `walk-${randomUUID()}`],
+      ),
+      policyId: await one(
+        `INSERT INTO display_policies (tenant_id, name, display_codes) VALUES ($1, 'B policy', '{}') RETURNING id`,
+        [b.tenantId],
+      ),
+      overrideId: await one(
+        `INSERT INTO display_overrides (tenant_id, space_id, display_state, expires_at)
+         VALUES ($1, $2, 'maintenance', now() + interval '1 hour') RETURNING id`,
+        [b.tenantId, b.spaceId],
+      ),
+      jobId: await one(
+        `INSERT INTO downlink_jobs (tenant_id, dev_eui, f_port, payload, reason, dedupe_key)
+         VALUES ($1, $2, 10, '\\x01', 'manual', $3) RETURNING id`,
+        [b.tenantId, bDisplay, `walk-${randomUUID()}`],
+      ),
     };
-    const secretsOfB = [...Object.values(bIds), b.tenantId, b.devEui];
+    const secretsOfB = [...Object.values(bIds), b.tenantId, bDisplay, users.ownerB.email];
+    const later = (h: number) => new Date(Date.now() + h * 3_600_000).toISOString();
     const bodies: Record<string, unknown> = {
       'POST /sites': { name: `walk ${randomUUID()}` },
       'PATCH /sites/{siteId}': { name: 'stolen' },
@@ -436,22 +785,49 @@ describe('cross-tenant walk', () => {
       'PUT /spaces/{spaceId}/sensor': { devEui: b.devEui },
       'PUT /spaces/{spaceId}/display': { devEui: randomDevEui() },
       'POST /api-keys': { name: 'walk', scopes: ['spaces:read'] },
+      'PATCH /tenant': { name: 'Tenant A' },
+      'POST /members': { email: `nobody-${randomUUID().slice(0, 8)}@example.test`, role: 'viewer' },
+      'PATCH /members/{userId}': { role: 'viewer' },
+      'POST /devices': { devEui: randomDevEui(), kind: 'sensor' },
+      'PATCH /devices/{devEui}': { name: 'stolen' },
+      'POST /orphans/{devEui}/adopt': { kind: 'sensor' },
+      'POST /reservations': {
+        spaceId: b.spaceId,
+        startsAt: later(48),
+        endsAt: later(49),
+        requestId: `walk-${randomUUID()}`,
+      },
+      'POST /display-policies': { name: 'walk', displayCodes: {} },
+      'PATCH /display-policies/{policyId}': { name: 'stolen', active: true },
+      'POST /display-overrides': { spaceId: b.spaceId, state: 'off', expiresAt: later(1) },
+    };
+    // Routes without B ids in the path whose body names B's resources: refused as B's ids are, not served.
+    const expected: Record<string, number[]> = {
+      'POST /spaces': [409],
+      'POST /reservations': [404],
+      'POST /display-overrides': [404],
+      'POST /members': [404],
+      // A may already have one from another test; either answer is fine, neither touches B.
+      'POST /webhook-secrets': [201, 409],
     };
     const operations = v6Routes(deps()).operations.filter((op) => !op.includes('/auth/'));
-    expect(operations.length).toBeGreaterThanOrEqual(18);
+    expect(operations.length).toBeGreaterThanOrEqual(50);
     for (const operation of operations) {
       const [method, fullPath] = operation.split(' ') as [string, string];
       const template = fullPath.slice(apiBase.length);
-      const path = template.replace(/\{(\w+)\}/g, (_m, k: string) => bIds[k]!);
-      const r = await call(method, path, { token: accessToken, body: bodies[`${method} ${template}`] });
-      if (template.includes('{')) expect({ operation, status: r.status }).toEqual({ operation, status: 404 });
-      else if (method === 'POST' && template === '/spaces')
-        expect({ operation, status: r.status }).toEqual({ operation, status: 409 });
-      else
-        expect({ operation, status: r.status }).toEqual({
-          operation,
-          status: r.status < 300 ? r.status : 200,
-        });
+      const key = `${method} ${template}`;
+      const path = template.replace(/\{(\w+)\}/g, (_m, k: string) => {
+        // A new route with a new path parameter must name a B id here, or the walk would not cover it.
+        expect(bIds, `${operation}: no B id for {${k}}`).toHaveProperty(k);
+        return bIds[k]!;
+      });
+      const r = await call(method, path, { token: accessToken, body: bodies[key] });
+      const allowed = expected[key] ?? (template.includes('{') ? [404] : [r.status < 300 ? r.status : 200]);
+      expect({ operation, status: r.status, ok: allowed.includes(r.status) }).toEqual({
+        operation,
+        status: r.status,
+        ok: true,
+      });
       // A problem's `instance` echoes the caller's own URL; everything else must be free of B's data.
       const text = JSON.stringify({ ...r.body, instance: undefined });
       for (const s of secretsOfB)
@@ -468,6 +844,15 @@ describe('cross-tenant walk', () => {
       bIds['keyId'],
     ]);
     expect(key.rows[0]).toMatchObject({ revoked_at: null });
+    const untouched = await su.query<{ r: string; p: string; o: string | null; g: string; m: string }>(
+      `SELECT (SELECT status FROM reservations WHERE tenant_id = $1 AND id = $2) AS r,
+              (SELECT name FROM display_policies WHERE tenant_id = $1 AND id = $3) AS p,
+              (SELECT cleared_at::text FROM display_overrides WHERE tenant_id = $1 AND id = $4) AS o,
+              (SELECT name FROM gateways WHERE tenant_id = $1 AND gw_eui = $5) AS g,
+              (SELECT role FROM memberships WHERE tenant_id = $1 AND user_id = $6) AS m`,
+      [b.tenantId, bIds['reservationId'], bIds['policyId'], bIds['overrideId'], bGateway, users.ownerB.id],
+    );
+    expect(untouched.rows[0]).toEqual({ r: 'confirmed', p: 'B policy', o: null, g: 'B gateway', m: 'owner' });
   });
 });
 
@@ -513,6 +898,54 @@ describe('rate limits', () => {
       expect(statuses).toEqual([401, 401, 429]);
     } finally {
       await closeServer(limited.server);
+    }
+  });
+});
+
+describe('operability', () => {
+  it("/me/limits shows the caller's window; /metrics has latency by route and status; each request is logged with its id", async () => {
+    const lines: Array<Record<string, unknown>> = [];
+    const capture = pino(
+      { level: 'info' },
+      { write: (line: string) => lines.push(JSON.parse(line) as never) },
+    );
+    const limits = { windowS: 60, perIp: 1_000, perUser: 10, perApiKey: 1_000 };
+    const limiter = createRedisRateLimiter(redis, limits.windowS, logger, `rl:test:${randomUUID()}`);
+    const app = await listen(createApp(deps({ limiter, limits, logger: capture })), '127.0.0.1', 0);
+    try {
+      const root = `http://127.0.0.1:${app.port}`;
+      const { accessToken } = await login(users.viewerA.email);
+      const get = (path: string, requestId?: string) =>
+        fetch(`${root}${path}`, {
+          headers: {
+            authorization: `Bearer ${accessToken}`,
+            ...(requestId ? { 'x-request-id': requestId } : {}),
+          },
+        });
+      const first = (await (await get(`${apiBase}/me/limits`)).json()) as { current: { remaining: number } };
+      const second = (await (await get(`${apiBase}/me/limits`)).json()) as Record<string, unknown>;
+      expect(second).toMatchObject({ windowS: 60, perUser: 10, current: { bucket: 'user', limit: 10 } });
+      expect((second['current'] as { remaining: number }).remaining).toBe(first.current.remaining - 1);
+      const v5 = (await (await get('/api/v1/me/limits')).json()) as { rate_limits: { current: unknown } };
+      expect(v5.rate_limits.current).toMatchObject({ bucket: 'user', limit: 10, window_seconds: 60 });
+      const requestId = `obs-${randomUUID()}`;
+      expect((await get(`${apiBase}/spaces/${b.spaceId}`, requestId)).status).toBe(404);
+      const metrics = await (await fetch(`${root}/metrics`)).text();
+      expect(metrics).toMatch(
+        /http_request_duration_seconds_count\{method="GET",route="\/api\/v6\/me\/limits",status="200"\} 2/,
+      );
+      expect(metrics).toContain('route="/api/v6/spaces/:spaceId",status="404"');
+      expect(metrics).toContain('route="/api/v1/me/limits",status="200"');
+      const logged = lines.find((l) => l['requestId'] === requestId);
+      expect(logged).toMatchObject({
+        msg: 'request',
+        method: 'GET',
+        route: '/api/v6/spaces/:spaceId',
+        status: 404,
+      });
+      expect(typeof logged?.['durationMs']).toBe('number');
+    } finally {
+      await closeServer(app.server);
     }
   });
 });

@@ -9,6 +9,7 @@ import { createSessions } from './auth/sessions.js';
 import type { TokenService } from './auth/tokens.js';
 import { docsPage, openApiDocument } from './http/openapi.js';
 import { applyDecision, type RateLimiter, type RateLimits } from './http/rate-limit.js';
+import { observeRequests } from './http/observe.js';
 import { requestId } from './http/request-id.js';
 import { ApiRoutes } from './http/route.js';
 import { problemHandler } from './problem.js';
@@ -16,8 +17,15 @@ import { addApiKeyRoutes } from './routes/api-keys.js';
 import { addAuditLogRoutes } from './routes/audit-log.js';
 import { addAuthRoutes } from './routes/auth.js';
 import { addDashboardRoutes } from './routes/dashboard.js';
+import { addDeviceRoutes } from './routes/devices.js';
+import { addDisplayRoutes } from './routes/displays.js';
+import { addLimitRoutes } from './routes/limits.js';
+import { addDownlinkRoutes } from './routes/downlinks.js';
+import { addReservationRoutes } from './routes/reservations.js';
 import { addSiteRoutes } from './routes/sites.js';
 import { addSpaceRoutes } from './routes/spaces.js';
+import { addTenantRoutes } from './routes/tenants.js';
+import { addWebhookSecretRoutes } from './routes/webhook-secrets.js';
 import { v5Base, v5Router } from './v5/router.js';
 
 export interface ApiDeps {
@@ -40,12 +48,23 @@ export function v6Routes(deps: ApiDeps): ApiRoutes {
     { pool: deps.apiPool, tokens: deps.tokens, limiter: deps.limiter, limits: deps.limits },
     apiBase,
   );
-  addAuthRoutes(api, createSessions(deps.apiPool, deps.tokens, { refreshTokenTtlS: deps.refreshTokenTtlS }));
+  addAuthRoutes(
+    api,
+    createSessions(deps.apiPool, deps.tokens, { refreshTokenTtlS: deps.refreshTokenTtlS }),
+    deps.apiPool,
+  );
   addDashboardRoutes(api);
   addSiteRoutes(api);
   addSpaceRoutes(api);
   addApiKeyRoutes(api);
   addAuditLogRoutes(api);
+  addTenantRoutes(api);
+  addDeviceRoutes(api);
+  addReservationRoutes(api);
+  addDisplayRoutes(api);
+  addDownlinkRoutes(api);
+  addWebhookSecretRoutes(api);
+  addLimitRoutes(api, deps.limits);
   return api;
 }
 
@@ -56,6 +75,7 @@ export function createApp(deps: ApiDeps): Express {
   app.set('trust proxy', 'loopback');
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
+  app.use(requestId(), observeRequests(registry, deps.logger));
   mountOperability(app, registry, async () => {
     await deps.apiPool.query('SELECT 1');
     return true;

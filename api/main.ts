@@ -4,8 +4,11 @@ import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db/pool.js';
 import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
-import { runMain, stopAll } from '../lib/lifecycle.js';
+import { runMain, stopAll, type Service } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
+import { createChirpstackApi } from './chirpstack-sync/chirpstack-client.js';
+import { createSyncRepository } from './chirpstack-sync/repository.js';
+import { startSyncWorker } from './chirpstack-sync/worker.js';
 import { start } from './service.js';
 
 // Composition root of the query API.
@@ -32,8 +35,21 @@ await runMain('api', logger, config.shutdownGraceMs, async () => {
       options: config.apiLive,
     },
   });
+  // Devices and gateways -> ChirpStack (api/chirpstack-sync), when CHIRPSTACK_API_URL and _TOKEN are set. The worker
+  // records outcomes for every tenant, so it writes through the pipeline role, on a small pool of its own.
+  let sync: Service | undefined;
+  if (config.chirpstackSync.enabled) {
+    const syncPool = createPool(config.postgres.pipelineUrl, 'parking-api-chirpstack-sync', 2);
+    const worker = startSyncWorker({
+      repository: createSyncRepository(syncPool),
+      chirpstack: createChirpstackApi(config.chirpstackSync),
+      options: config.chirpstackSync,
+      logger: logger.child({ component: 'chirpstack-sync' }),
+    });
+    sync = { stop: () => stopAll([{ stop: () => syncPool.end() }, worker]) };
+  } else logger.info('chirpstack sync disabled (CHIRPSTACK_API_URL / CHIRPSTACK_API_TOKEN unset)');
   return {
     stop: () =>
-      stopAll([{ stop: async () => void redis.disconnect() }, { stop: () => apiPool.end() }, service]),
+      stopAll([{ stop: async () => void redis.disconnect() }, { stop: () => apiPool.end() }, service, sync]),
   };
 });

@@ -62,6 +62,7 @@ const envSchema = z.object({
   TOPIC_DOWNLINK_OUTCOMES: z.string().default('parking.downlink-outcomes.v1'),
   TOPIC_ORPHAN_UPLINKS: z.string().default('parking.orphan-uplinks.v1'),
   TOPIC_OCCUPANCY_CHANGES: z.string().default('parking.occupancy-changes.v1'),
+  TOPIC_LIVENESS_ALERTS: z.string().default('parking.liveness-alerts.v1'),
   INGEST_BODY_LIMIT_BYTES: z.coerce.number().int().min(1_024).default(65_536),
   INGEST_HTTP_TIMEOUT_MS: z.coerce.number().int().min(100).max(4_900).default(4_000),
   INGEST_MQTT_MAX_IN_FLIGHT: z.coerce.number().int().min(1).max(65_535).default(256),
@@ -76,6 +77,19 @@ const envSchema = z.object({
     .transform((v) => v === 'true' || v === '1'),
   CHIRPSTACK_KAFKA_TOPIC: z.string().default(''),
   CHIRPSTACK_KAFKA_GROUP_ID: z.string().default('parking-ingest-chirpstack'),
+  CHIRPSTACK_API_URL: z.string().default(''),
+  CHIRPSTACK_API_TOKEN: z.string().default(''),
+  CHIRPSTACK_API_TLS: bool,
+  CHIRPSTACK_SYNC_TICK_MS: z.coerce.number().int().min(10).default(2_000),
+  CHIRPSTACK_SYNC_BATCH: z.coerce.number().int().min(1).max(1_000).default(50),
+  CHIRPSTACK_SYNC_MAX_ATTEMPTS: z.coerce.number().int().min(1).max(100).default(10),
+  CHIRPSTACK_SYNC_BASE_BACKOFF_MS: z.coerce.number().int().min(10).default(5_000),
+  CHIRPSTACK_SYNC_MAX_BACKOFF_MS: z.coerce
+    .number()
+    .int()
+    .min(10)
+    .default(30 * 60_000),
+  CHIRPSTACK_SYNC_CALL_TIMEOUT_MS: z.coerce.number().int().min(100).default(10_000),
   OCCUPANCY_GROUP_ID: z.string().default('parking-occupancy'),
   DISPLAY_GROUP_ID: z.string().default('parking-display'),
   DOWNLINK_OUTCOMES_GROUP_ID: z.string().default('parking-downlink-outcomes'),
@@ -105,6 +119,24 @@ const envSchema = z.object({
     .default(60 * 60_000),
   DOWNLINK_GATEWAY_PER_MINUTE: z.coerce.number().int().min(1).default(30),
   DOWNLINK_TENANT_PER_MINUTE: z.coerce.number().int().min(1).default(100),
+  ROLLUPS_GROUP_ID: z.string().default('parking-rollups'),
+  ROLLUPS_HEALTH_GROUP_ID: z.string().default('parking-rollups-health'),
+  ROLLUPS_TICK_MS: z.coerce.number().int().min(10).default(30_000),
+  ROLLUPS_TICK_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(100),
+  ROLLUPS_LATE_HORIZON_MS: z.coerce
+    .number()
+    .int()
+    .min(60 * 60_000)
+    .default(24 * 60 * 60_000),
+  LIVENESS_GROUP_ID: z.string().default('parking-liveness'),
+  LIVENESS_TICK_MS: z.coerce.number().int().min(10).default(10_000),
+  LIVENESS_TICK_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(500),
+  LIVENESS_DEVICE_INTERVAL_MS: z.coerce
+    .number()
+    .int()
+    .min(1_000)
+    .default(15 * 60_000),
+  LIVENESS_GATEWAY_SILENT_MINUTES: z.coerce.number().int().min(1).max(1_440).default(10),
   MQTT_DOWNLINK_CLIENT_ID: z.string().default('parking-downlinks'),
   CONSOLE_DIST: z.string().default('dashboards/console/dist'),
   API_JWT_SECRET: z.string().min(32).optional(),
@@ -267,6 +299,40 @@ export function loadConfig(env: Env = process.env) {
         gatewayPerMinute: e.DOWNLINK_GATEWAY_PER_MINUTE,
         tenantPerMinute: e.DOWNLINK_TENANT_PER_MINUTE,
       },
+    },
+    // Rollups (processors/rollups/run.ts): occupancy changes and uplinks (device health) in, rollup rows out; a
+    // tick closes each site's buckets by the wall clock. Events older than the late horizon are dropped.
+    rollups: {
+      groupId: e.ROLLUPS_GROUP_ID,
+      healthGroupId: e.ROLLUPS_HEALTH_GROUP_ID,
+      tickMs: e.ROLLUPS_TICK_MS,
+      tickMaxItems: e.ROLLUPS_TICK_MAX_ITEMS,
+      lateHorizonMs: e.ROLLUPS_LATE_HORIZON_MS,
+    },
+    // Liveness (processors/liveness/run.ts): uplinks in (device and gateways heard), alerts out; a tick raises
+    // them. A device's interval is sensor_devices.expected_uplink_interval_s, else deviceIntervalMs. The alerts
+    // topic is kept out of `topics` (the topics ingest writes), since only this processor writes it.
+    liveness: {
+      alertsTopic: e.TOPIC_LIVENESS_ALERTS,
+      groupId: e.LIVENESS_GROUP_ID,
+      tickMs: e.LIVENESS_TICK_MS,
+      tickMaxItems: e.LIVENESS_TICK_MAX_ITEMS,
+      deviceIntervalMs: e.LIVENESS_DEVICE_INTERVAL_MS,
+      gatewaySilentMinutes: e.LIVENESS_GATEWAY_SILENT_MINUTES,
+    },
+    // Platform -> ChirpStack sync of devices and gateways (api/chirpstack-sync) over ChirpStack's gRPC API
+    // (host:port, Bearer API token). Disabled when the URL or the token is empty.
+    chirpstackSync: {
+      enabled: e.CHIRPSTACK_API_URL !== '' && e.CHIRPSTACK_API_TOKEN !== '',
+      url: e.CHIRPSTACK_API_URL,
+      token: e.CHIRPSTACK_API_TOKEN,
+      tls: e.CHIRPSTACK_API_TLS,
+      tickMs: e.CHIRPSTACK_SYNC_TICK_MS,
+      batchSize: e.CHIRPSTACK_SYNC_BATCH,
+      maxAttempts: e.CHIRPSTACK_SYNC_MAX_ATTEMPTS,
+      baseBackoffMs: e.CHIRPSTACK_SYNC_BASE_BACKOFF_MS,
+      maxBackoffMs: e.CHIRPSTACK_SYNC_MAX_BACKOFF_MS,
+      callTimeoutMs: e.CHIRPSTACK_SYNC_CALL_TIMEOUT_MS,
     },
     shutdownGraceMs: e.SHUTDOWN_GRACE_MS,
   };

@@ -9,7 +9,9 @@ import { createKafka } from '../lib/kafka/client.js';
 import { runMain, stopAll } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
 import { startDisplays } from './display/run.js';
+import { startLiveness } from './liveness/run.js';
 import { startOccupancy } from './occupancy/run.js';
+import { startRollups } from './rollups/run.js';
 
 // Composition root of the stream processors.
 const config = loadConfig();
@@ -54,6 +56,31 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
     downlink: config.displays.downlink,
     options: { drainMs: config.shutdownGraceMs },
   });
+  const rollups = await startRollups({
+    kafka: createKafka(config.kafka, logger, 'parking-rollups'),
+    registry: schemaRegistry,
+    pipelinePool,
+    topics: config.topics,
+    groupIds: { changes: config.rollups.groupId, uplinks: config.rollups.healthGroupId },
+    logger: logger.child({ processor: 'rollups' }),
+    metrics: registry,
+    tick: { everyMs: config.rollups.tickMs, maxItems: config.rollups.tickMaxItems },
+    policy: { lateHorizonMs: config.rollups.lateHorizonMs },
+    options: { drainMs: config.shutdownGraceMs },
+  });
+  const liveness = await startLiveness({
+    kafka: createKafka(config.kafka, logger, 'parking-liveness'),
+    registry: schemaRegistry,
+    pipelinePool,
+    topics: { ...config.topics, livenessAlerts: config.liveness.alertsTopic },
+    groupId: config.liveness.groupId,
+    logger: logger.child({ processor: 'liveness' }),
+    metrics: registry,
+    tick: { everyMs: config.liveness.tickMs, maxItems: config.liveness.tickMaxItems },
+    deviceIntervalMs: config.liveness.deviceIntervalMs,
+    gatewaySilentMinutes: config.liveness.gatewaySilentMinutes,
+    options: { drainMs: config.shutdownGraceMs },
+  });
   let draining = false;
   const http = await listen(
     createOperabilityApp(registry, () => !draining),
@@ -68,6 +95,8 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
         { stop: () => downlinkMqtt.endAsync() },
         occupancy,
         displays,
+        rollups,
+        liveness,
         { stop: () => closeServer(http.server) },
       ]);
     },

@@ -35,7 +35,8 @@ export type AvroSchemaFile =
   | 'downlink-outcome'
   | 'orphan-uplink'
   | 'dead-letter'
-  | 'occupancy-change';
+  | 'occupancy-change'
+  | 'liveness-alert';
 
 /** The Avro schema text (JSON) of `schemas/avro/<file>.avsc`. */
 export function readAvroSchema(file: AvroSchemaFile): string {

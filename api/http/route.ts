@@ -8,7 +8,7 @@ import { PlatformError, isPlatformError } from '../../lib/errors.js';
 import { authenticate, authorize, type Access, type Principal } from '../auth/principal.js';
 import type { TokenService } from '../auth/tokens.js';
 import { problemSchema } from '../problem.js';
-import { applyDecision, type RateLimiter, type RateLimits } from './rate-limit.js';
+import { applyDecision, type RateDecision, type RateLimiter, type RateLimits } from './rate-limit.js';
 import { parseInput } from './validation.js';
 import { z } from './zod.js';
 
@@ -42,6 +42,13 @@ export interface RouteContext<P, Q, B> {
   write<T>(work: Work<T>): Promise<T>;
   /** Answers with one of the route's `otherStatuses` instead of `status` (e.g. 200 for an idempotent replay). */
   setStatus(status: Status): void;
+}
+
+declare module 'express-serve-static-core' {
+  interface Locals {
+    /** The caller's rate-limit decision for this request (after counting it), when a limiter is configured. */
+    rateLimit?: RateDecision & { bucket: 'user' | 'api_key' };
+  }
 }
 
 type Status = 200 | 201 | 202 | 204 | 503;
@@ -112,7 +119,9 @@ export class ApiRoutes {
     this.operations.push(`${def.method.toUpperCase()} ${openApiPath}`);
     this.registry.registerPath(this.describe(def, openApiPath));
     const { deps } = this;
+    const routeLabel = this.basePath + def.path;
     this.router[def.method](def.path, async (req, res) => {
+      res.locals.route = routeLabel;
       let principal: Principal | undefined;
       if (def.access) {
         principal = await authenticate(req, deps.pool, deps.tokens);
@@ -121,7 +130,9 @@ export class ApiRoutes {
             principal.kind === 'api_key'
               ? [`key:${principal.keyId}`, deps.limits.perApiKey, 'API key']
               : [`user:${principal.userId}`, deps.limits.perUser, 'user'];
-          applyDecision(res, await deps.limiter.hit(bucket, limit), deps.limits.windowS, what);
+          const decision = await deps.limiter.hit(bucket, limit);
+          res.locals.rateLimit = { bucket: principal.kind === 'api_key' ? 'api_key' : 'user', ...decision };
+          applyDecision(res, decision, deps.limits.windowS, what);
         }
         authorize(principal, def.access);
       }

@@ -1,4 +1,6 @@
+import type { Pool } from '../../lib/db/pool.js';
 import type { ApiRoutes } from '../http/route.js';
+import { minPasswordLength, registerTenant } from '../services/registration.js';
 import { z } from '../http/zod.js';
 import type { Sessions } from '../auth/sessions.js';
 import { roles } from '../auth/principal.js';
@@ -28,9 +30,33 @@ const loginBody = z.object({
   tenantId: z.string().uuid().optional(),
 });
 const refreshBody = z.object({ refreshToken: z.string().min(1).max(200) });
+const registerBody = z
+  .object({
+    tenantName: z.string().trim().min(1).max(200),
+    email: z.string().email().max(320),
+    password: z.string().min(minPasswordLength).max(1024),
+    name: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi('Registration');
 
-/** Login, refresh (rotating) and logout: public routes, limited per IP only. */
-export function addAuthRoutes(api: ApiRoutes, sessions: Sessions): void {
+/** Registration, login, refresh (rotating) and logout: public routes, limited per IP only. */
+export function addAuthRoutes(api: ApiRoutes, sessions: Sessions, pool: Pool): void {
+  api.add({
+    method: 'post',
+    path: '/auth/register',
+    operationId: 'register',
+    summary: 'Create a tenant with the caller as its owner (a taken email: 409); returns a session in it',
+    tag: 'auth',
+    access: null,
+    body: registerBody,
+    status: 201,
+    response: sessionSchema,
+    handler: async ({ body, requestId }) => {
+      const { tenantId } = await registerTenant(pool, body, requestId);
+      return sessions.login({ email: body.email, password: body.password, tenantId }, requestId);
+    },
+  });
   api.add({
     method: 'post',
     path: '/auth/login',

@@ -270,3 +270,46 @@ export async function gatewaySummary(
   );
   return rows[0]!;
 }
+
+export const gatewaySorts = { gwEui: 'gw_eui', name: 'name', lastSeenAt: 'last_seen_at' } as const;
+export type GatewaySort = keyof typeof gatewaySorts;
+
+/** One page of the tenant's gateways (v6), optionally only those online or offline. */
+export async function pageGateways(
+  db: PoolClient,
+  tenantId: string,
+  query: ListInput<GatewaySort> & { online?: boolean | undefined; siteId?: string | undefined },
+): Promise<Array<GatewayRow & { id: string; sort_key: string }>> {
+  const page = pageSql(gatewaySorts, query, 4, 'gw_eui');
+  const { rows } = await db.query<GatewayRow & { id: string; sort_key: string }>(
+    `SELECT g.*, g.gw_eui AS id, ${page.sortKey} FROM (${gatewaySelect} WHERE tenant_id = $1) g
+      WHERE ($2::boolean IS NULL OR online = $2) AND ($3::uuid IS NULL OR site_id = $3) AND ${page.after}
+      ORDER BY ${page.orderBy} NULLS LAST LIMIT ${page.fetch}`,
+    [tenantId, query.online ?? null, query.siteId ?? null, ...page.params],
+  );
+  return rows;
+}
+
+export const orphanSorts = {
+  lastSeenAt: 'last_seen_at',
+  devEui: 'dev_eui',
+  firstSeenAt: 'first_seen_at',
+} as const;
+export type OrphanSort = keyof typeof orphanSorts;
+
+/** One page of the tenant's orphans (v6). */
+export async function pageOrphans(
+  db: PoolClient,
+  tenantId: string,
+  query: ListInput<OrphanSort>,
+): Promise<Array<OrphanRow & { id: string; sort_key: string }>> {
+  const page = pageSql(orphanSorts, query, 2, 'dev_eui');
+  const { rows } = await db.query<OrphanRow & { id: string; sort_key: string }>(
+    `SELECT dev_eui AS id, dev_eui, application_id, device_name, first_seen_at, last_seen_at,
+            uplink_count::text AS uplink_count, last_f_port, last_rssi, last_snr, ${page.sortKey}
+       FROM orphan_devices WHERE tenant_id = $1 AND ${page.after}
+      ORDER BY ${page.orderBy} LIMIT ${page.fetch}`,
+    [tenantId, ...page.params],
+  );
+  return rows;
+}

@@ -234,3 +234,18 @@ export async function computedState(
   const shown = mustShow(state, defaultDisplayPolicy, now);
   return { ...base, kind: shown.kind, reason: shown.reason, displayCode: codeOf(shown.kind) };
 }
+
+/** The tenant's uncleared, unexpired overrides, optionally of one space, soonest to expire first. */
+export async function listActiveOverrides(
+  db: PoolClient,
+  tenantId: string,
+  spaceId: string | undefined,
+): Promise<OverrideRow[]> {
+  const { rows } = await db.query<OverrideRow>(
+    `SELECT ${overrideColumns} FROM display_overrides
+      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR space_id = $2) AND cleared_at IS NULL AND expires_at > now()
+      ORDER BY expires_at, id LIMIT 200`,
+    [tenantId, spaceId ?? null],
+  );
+  return rows;
+}

@@ -1,4 +1,7 @@
 import type { PoolClient } from '../../lib/db/pool.js';
+import { PlatformError } from '../../lib/errors.js';
+import { pageSql } from '../http/pagination.js';
+import type { ListInput } from './sites.js';
 
 /**
  * The tenant's downlink queue as the database records it (downlink_jobs, downlink_outcomes). Outcome counts
@@ -61,4 +64,54 @@ export async function resetQueueMetrics(db: PoolClient, tenantId: string): Promi
     [tenantId],
   );
   return rows[0]!.since;
+}
+
+export interface JobRow {
+  id: string;
+  dev_eui: string;
+  space_id: string | null;
+  f_port: number;
+  confirmed: boolean;
+  reason: string;
+  status: keyof QueueMetrics['jobs'];
+  attempts: number;
+  not_before: Date;
+  expires_at: Date | null;
+  last_error: string | null;
+  created_at: Date;
+  updated_at: Date;
+  sort_key: string;
+}
+
+export const jobSorts = { createdAt: 'created_at', updatedAt: 'updated_at' } as const;
+export type JobSort = keyof typeof jobSorts;
+
+/** One page of the tenant's downlink jobs (without payloads), optionally by status or display. */
+export async function listJobs(
+  db: PoolClient,
+  tenantId: string,
+  query: ListInput<JobSort> & { status?: JobRow['status'] | undefined; devEui?: string | undefined },
+): Promise<JobRow[]> {
+  const page = pageSql(jobSorts, query, 4);
+  const { rows } = await db.query<JobRow>(
+    `SELECT id, dev_eui, space_id, f_port, confirmed, reason, status, attempts, not_before, expires_at,
+            last_error, created_at, updated_at, ${page.sortKey}
+       FROM downlink_jobs
+      WHERE tenant_id = $1 AND ($2::text IS NULL OR status = $2) AND ($3::text IS NULL OR dev_eui = $3)
+        AND ${page.after}
+      ORDER BY ${page.orderBy} LIMIT ${page.fetch}`,
+    [tenantId, query.status ?? null, query.devEui ?? null, ...page.params],
+  );
+  return rows;
+}
+
+export async function getJob(db: PoolClient, tenantId: string, jobId: string): Promise<JobRow> {
+  const { rows } = await db.query<JobRow>(
+    `SELECT id, dev_eui, space_id, f_port, confirmed, reason, status, attempts, not_before, expires_at,
+            last_error, created_at, updated_at, id::text AS sort_key
+       FROM downlink_jobs WHERE tenant_id = $1 AND id = $2`,
+    [tenantId, jobId],
+  );
+  if (!rows[0]) throw new PlatformError('NOT_FOUND', 'no such downlink job');
+  return rows[0];
 }

@@ -107,3 +107,71 @@ export async function tenantUsage(db: PoolClient, tenantId: string): Promise<Usa
   );
   return rows[0]!;
 }
+
+/**
+ * Adds an existing user (by email, found through the SECURITY DEFINER find_login_user) to the tenant. NOT_FOUND
+ * when no such user; CONFLICT when already a member. Users are created only by registration.
+ */
+export async function addMember(
+  db: PoolClient,
+  tenantId: string,
+  input: { email: string; role: Role },
+): Promise<UserRow> {
+  const { rows } = await db.query<{ user_id: string }>('SELECT user_id FROM find_login_user($1)', [
+    input.email,
+  ]);
+  const userId = rows[0]?.user_id;
+  if (!userId) throw new PlatformError('NOT_FOUND', 'no user with this email');
+  await db.query('INSERT INTO memberships (tenant_id, user_id, role) VALUES ($1, $2, $3)', [
+    tenantId,
+    userId,
+    input.role,
+  ]);
+  return getUser(db, tenantId, userId);
+}
+
+async function ownerCount(db: PoolClient, tenantId: string): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    "SELECT count(*)::int AS n FROM memberships WHERE tenant_id = $1 AND role = 'owner'",
+    [tenantId],
+  );
+  return rows[0]?.n ?? 0;
+}
+
+/**
+ * Changes a member's role. Only an owner may make or unmake owners (`actorRole`), and the last owner stays one
+ * (CONFLICT), so a tenant is never left without an owner.
+ */
+export async function changeMemberRole(
+  db: PoolClient,
+  tenantId: string,
+  userId: string,
+  role: Role,
+  actorRole: Role | null,
+): Promise<UserRow> {
+  const member = await getUser(db, tenantId, userId);
+  if ((member.role === 'owner' || role === 'owner') && actorRole !== 'owner')
+    throw new PlatformError('FORBIDDEN', 'only an owner may grant or take the owner role');
+  if (member.role === 'owner' && role !== 'owner' && (await ownerCount(db, tenantId)) <= 1)
+    throw new PlatformError('CONFLICT', 'the tenant must keep an owner');
+  await db.query(
+    'UPDATE memberships SET role = $3, updated_at = now() WHERE tenant_id = $1 AND user_id = $2',
+    [tenantId, userId, role],
+  );
+  return getUser(db, tenantId, userId);
+}
+
+/** Removes a member from the tenant (the user stays); the same owner rules as changeMemberRole. */
+export async function removeMember(
+  db: PoolClient,
+  tenantId: string,
+  userId: string,
+  actorRole: Role | null,
+): Promise<void> {
+  const member = await getUser(db, tenantId, userId);
+  if (member.role === 'owner' && actorRole !== 'owner')
+    throw new PlatformError('FORBIDDEN', 'only an owner may remove an owner');
+  if (member.role === 'owner' && (await ownerCount(db, tenantId)) <= 1)
+    throw new PlatformError('CONFLICT', 'the tenant must keep an owner');
+  await db.query('DELETE FROM memberships WHERE tenant_id = $1 AND user_id = $2', [tenantId, userId]);
+}

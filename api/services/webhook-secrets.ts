@@ -65,3 +65,13 @@ export async function rotateWebhookSecret(
   );
   return insertCurrent(db, tenantId);
 }
+
+/** The tenant's secrets, newest first (never the secret itself). */
+export async function listWebhookSecrets(db: PoolClient, tenantId: string): Promise<SecretRow[]> {
+  const { rows } = await db.query<SecretRow>(
+    `SELECT id, status, created_at, rotated_at, expires_at FROM webhook_secrets
+      WHERE tenant_id = $1 ORDER BY created_at DESC, id LIMIT 100`,
+    [tenantId],
+  );
+  return rows;
+}

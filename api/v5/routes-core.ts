@@ -11,6 +11,7 @@ import { siteFields } from '../routes/sites.js';
 import { spaceFields } from '../routes/spaces.js';
 import { createApiKey, listApiKeys, revokeApiKey } from '../services/api-keys.js';
 import { registerDevice, deviceKindOf } from '../services/devices.js';
+import { minPasswordLength, registerTenant } from '../services/registration.js';
 import { occupancyBySite, occupancyRate, totalCounts } from '../services/occupancy.js';
 import { createSite, getSite, listSites, updateSite } from '../services/sites.js';
 import {
@@ -86,6 +87,46 @@ export function addV5CoreRoutes(api: ApiRoutes, deps: V5CoreDeps): void {
   });
   api.add({
     method: 'post',
+    path: '/auth/register',
+    operationId: 'v5Register',
+    summary: 'v5 register a tenant and its owner; returns a JWT',
+    tag: 'v5',
+    access: null,
+    body: z.object({
+      tenant_name: z.string().trim().min(1).max(200),
+      email: z.string().email().max(320),
+      password: z.string().min(minPasswordLength).max(1024),
+      name: z.string().trim().min(1).max(200).optional(),
+    }),
+    status: 201,
+    response: body,
+    handler: async ({ body: input, requestId }) => {
+      const { tenantId, userId } = await registerTenant(
+        deps.pool,
+        { tenantName: input.tenant_name, email: input.email, password: input.password, name: input.name },
+        requestId,
+      );
+      const session = await deps.sessions.login(
+        { email: input.email, password: input.password, tenantId },
+        requestId,
+      );
+      const { tenant, user } = await withTenant(
+        deps.pool,
+        tenantId,
+        async (db) => ({ tenant: await getTenant(db, tenantId), user: await getUser(db, tenantId, userId) }),
+        { actor: { type: 'user', id: userId }, requestId },
+      );
+      return {
+        tenant: tenantV5(tenant),
+        user: userV5(user),
+        access_token: session.accessToken,
+        token_type: 'bearer',
+        expires_in: session.expiresIn,
+      };
+    },
+  });
+  api.add({
+    method: 'post',
     path: '/auth/refresh',
     operationId: 'v5Refresh',
     summary: 'v5 refresh (rotation; reuse revokes the family)',
@@ -141,12 +182,13 @@ export function addV5CoreRoutes(api: ApiRoutes, deps: V5CoreDeps): void {
     access: viewer,
     status: 200,
     response: body,
-    handler: async ({ read }) => {
+    handler: async ({ read, res }) => {
       const { tenant, usage } = await read(async (db, tenantId) => ({
         tenant: await getTenant(db, tenantId),
         usage: await tenantUsage(db, tenantId),
       }));
       const perMinute = (n: number) => Math.floor((n * 60) / deps.limits.windowS);
+      const state = res.locals.rateLimit;
       return {
         tenant_id: tenant.id,
         tenant_name: tenant.name,
@@ -154,6 +196,16 @@ export function addV5CoreRoutes(api: ApiRoutes, deps: V5CoreDeps): void {
           requests_per_minute: perMinute(deps.limits.perUser),
           api_key_requests_per_minute: perMinute(deps.limits.perApiKey),
           ip_requests_per_minute: perMinute(deps.limits.perIp),
+          // The caller's window now (after counting this request); null when no limiter runs.
+          current: state
+            ? {
+                bucket: state.bucket,
+                limit: state.limit,
+                remaining: state.remaining,
+                reset_seconds: state.resetS,
+                window_seconds: deps.limits.windowS,
+              }
+            : null,
         },
         quotas: tenant.limits,
         usage: { ...usage, total_devices: usage.sensor_devices + usage.display_devices },

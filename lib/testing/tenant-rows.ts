@@ -95,6 +95,12 @@ export const rowFactories: Record<string, RowFactory> = {
     tenant_id: tenantId,
     resource: syncResources[n % syncResources.length],
   }),
+  chirpstack_sync_items: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    kind: 'gateway',
+    eui: randomDevEui(),
+    last_error: 'UNAVAILABLE: connection refused',
+  }),
   orphan_devices: async (_db, tenantId) => ({ tenant_id: tenantId, dev_eui: randomDevEui() }),
   reservations: async (db, tenantId) => ({
     tenant_id: tenantId,
@@ -208,5 +214,49 @@ export const rowFactories: Record<string, RowFactory> = {
     bucket: recent(),
     dev_eui: randomDevEui(),
     uplinks: 24,
+  }),
+  rollup_states: async (db, tenantId) => {
+    const { rows } = await db.query<{ id: string }>(
+      'INSERT INTO sites (tenant_id, name) VALUES ($1, $2) RETURNING id',
+      [tenantId, `Site ${rand()}`],
+    );
+    return { tenant_id: tenantId, site_id: rows[0]!.id, state: { watermark: null } };
+  },
+  site_occupancy_5m: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    bucket: recent(),
+    site_id: randomUUID(),
+    spaces: 4,
+    occupancy_rate: 0.5,
+  }),
+  device_health_5m: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    bucket: recent(),
+    dev_eui: randomDevEui(),
+    uplinks: 1,
+    last_seen_at: recent(),
+  }),
+  device_health_1h: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    bucket: recent(),
+    dev_eui: randomDevEui(),
+    uplinks: 4,
+    last_seen_at: recent(),
+  }),
+  liveness_states: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    kind: 'device',
+    entity_id: randomDevEui(),
+    state: { lastHeard: null },
+    silent_after_ms: 90_000,
+    clear_after_heard: 2,
+  }),
+  liveness_alerts: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    alert_id: randomUUID(),
+    kind: 'gateway',
+    entity_id: randomDevEui(),
+    raised_at: recent(),
+    last_heard_at: recent(),
   }),
 };

@@ -6,6 +6,7 @@ import type {
   DeviceStatusRecord,
   DownlinkOutcomeRecord,
   JoinRecord,
+  LivenessAlertRecord,
   OccupancyChangeRecord,
   OrphanUplinkRecord,
   UplinkRecord,
@@ -98,6 +99,18 @@ const occupancyChange: OccupancyChangeRecord = {
   uplinkEventId: envelope.eventId,
 };
 
+const livenessAlert: LivenessAlertRecord = {
+  eventId: '3e9d1c2b-7a6f-5e4d-9c3b-2a1f0e9d8c7b',
+  tenantId: envelope.tenantId,
+  devEui: envelope.devEui,
+  kind: 'device',
+  entityId: envelope.devEui,
+  state: 'raised',
+  time: 1_764_000_090_000,
+  lastHeard: 1_764_000_000_000,
+  alertId: '3e9d1c2b-7a6f-5e4d-9c3b-2a1f0e9d8c7b',
+};
+
 /** One sample per .avsc in this folder; a schema without a sample fails the first test. */
 const samples: Record<string, object> = {
   'uplink.avsc': uplink,
@@ -107,6 +120,7 @@ const samples: Record<string, object> = {
   'orphan-uplink.avsc': orphanUplink,
   'dead-letter.avsc': deadLetter,
   'occupancy-change.avsc': occupancyChange,
+  'liveness-alert.avsc': livenessAlert,
 };
 
 describe('Avro records match their schemas', () => {

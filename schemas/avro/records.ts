@@ -117,3 +117,16 @@ export interface OccupancyChangeRecord {
   previousDurationMs: number | null;
   uplinkEventId: string;
 }
+
+/** parking.liveness-alerts.v1 (liveness-alert.avsc); keyed by entityId so one entity's alerts stay in order. */
+export interface LivenessAlertRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string | null;
+  kind: 'device' | 'gateway';
+  entityId: string;
+  state: 'raised' | 'cleared';
+  time: number;
+  lastHeard: number;
+  alertId: string;
+}

@@ -1,0 +1,356 @@
+import type { PoolClient } from '../../lib/db/pool.js';
+import type { OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
+import {
+  bucketMs,
+  bucketStartOf,
+  initialRollupState,
+  reduceRollups,
+  type BucketSize,
+  type HealthRow,
+  type OccupancyRow,
+  type RollupEffect,
+  type RollupEvent,
+  type RollupPolicy,
+  type RollupState,
+} from './reduce.js';
+
+/**
+ * The I/O of the rollup reducer (processors/rollups/reduce.ts), inside one transaction each (the runtime's for
+ * the two consumers, the tick's own). A record is routed to its space's site (spaces.site_id); the site's
+ * rollup_states row holds the reducer's whole state and is its lock, taken in (tenant_id, site_id) order by one
+ * upsert statement, so consumers and ticks of several instances serialise per site and cannot deadlock.
+ *
+ * Writes are upserts keyed by (tenant_id, space_id | site_id | dev_eui, bucket): replaying a record (the runtime's
+ * fence makes that rare) or re-emitting a corrected bucket overwrites the row with the same or the corrected
+ * values. Records of a space without a site, or without a space, are ignored (counted as `no-site`).
+ */
+export interface RollupResult {
+  rows: number;
+  ignored: { noSite: number; lateDropped: number };
+}
+
+interface SiteKey {
+  tenantId: string;
+  siteId: string;
+}
+
+const siteKey = (k: SiteKey) => `${k.tenantId}/${k.siteId}`;
+
+/** Occupancy changes in: the site's occupancy rows are recomputed from the change's bucket to the watermark. */
+export async function applyRollupChanges(
+  client: PoolClient,
+  changes: readonly OccupancyChangeRecord[],
+  policy: RollupPolicy,
+): Promise<RollupResult> {
+  const sites = await sitesOf(
+    client,
+    changes.map((c) => ({ tenantId: c.tenantId, spaceId: c.spaceId })),
+  );
+  return applyEvents(
+    client,
+    changes.map((c) => {
+      const siteId = sites.get(`${c.tenantId}/${c.spaceId}`);
+      const event: RollupEvent = {
+        type: 'occupancy-changed',
+        eventId: c.eventId,
+        spaceId: c.spaceId,
+        to: c.state,
+        at: c.time,
+      };
+      return siteId === undefined ? undefined : { key: { tenantId: c.tenantId, siteId }, event };
+    }),
+    policy,
+  );
+}
+
+/** Uplinks in: the device's health rows of the uplink's 5-minute and hourly buckets. */
+export async function applyRollupUplinks(
+  client: PoolClient,
+  uplinks: readonly UplinkRecord[],
+  policy: RollupPolicy,
+): Promise<RollupResult> {
+  const sites = await sitesOf(
+    client,
+    uplinks.flatMap((u) => (u.spaceId === null ? [] : [{ tenantId: u.tenantId, spaceId: u.spaceId }])),
+  );
+  return applyEvents(
+    client,
+    uplinks.map((u) => {
+      const siteId = u.spaceId === null ? undefined : sites.get(`${u.tenantId}/${u.spaceId}`);
+      const event: RollupEvent = {
+        type: 'uplink',
+        eventId: u.eventId,
+        devEui: u.devEui,
+        at: u.time,
+        batteryVolts: u.batteryVolts,
+        rssi: u.rssi,
+        snr: u.snr,
+      };
+      return siteId === undefined ? undefined : { key: { tenantId: u.tenantId, siteId }, event };
+    }),
+    policy,
+  );
+}
+
+/**
+ * The tick: sites whose next 5-minute bucket has ended by `now` (wall clock, epoch ms) get a tick event, which
+ * closes their buckets up to `now`. At most `maxItems` sites; sites locked by a consumer are skipped (next tick).
+ */
+export async function tickRollups(
+  client: PoolClient,
+  now: number,
+  maxItems: number,
+  policy: RollupPolicy,
+): Promise<RollupResult & { sites: number }> {
+  const { rows } = await client.query<{ tenant_id: string; site_id: string; state: RollupState }>(
+    `SELECT tenant_id, site_id, state FROM rollup_states
+      WHERE next_close_at <= to_timestamp($1 / 1000.0)
+      ORDER BY tenant_id, site_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+    [now, maxItems],
+  );
+  const states = new Map(rows.map((r) => [siteKey({ tenantId: r.tenant_id, siteId: r.site_id }), r.state]));
+  const result = await reduceAndWrite(
+    client,
+    states,
+    rows.map((r) => ({ key: { tenantId: r.tenant_id, siteId: r.site_id }, event: { type: 'tick', now } })),
+    policy,
+  );
+  return { ...result, sites: rows.length };
+}
+
+async function applyEvents(
+  client: PoolClient,
+  routed: ReadonlyArray<{ key: SiteKey; event: RollupEvent } | undefined>,
+  policy: RollupPolicy,
+): Promise<RollupResult> {
+  const present = routed.filter((r): r is { key: SiteKey; event: RollupEvent } => r !== undefined);
+  const noSite = routed.length - present.length;
+  if (present.length === 0) return { rows: 0, ignored: { noSite, lateDropped: 0 } };
+  const states = await lockStates(
+    client,
+    present.map((r) => r.key),
+  );
+  const result = await reduceAndWrite(client, states, present, policy);
+  return { rows: result.rows, ignored: { noSite, lateDropped: result.ignored.lateDropped } };
+}
+
+async function reduceAndWrite(
+  client: PoolClient,
+  states: Map<string, RollupState>,
+  events: ReadonlyArray<{ key: SiteKey; event: RollupEvent }>,
+  policy: RollupPolicy,
+): Promise<RollupResult> {
+  const effects: RollupEffect[] = [];
+  for (const { key, event } of events) {
+    const k = siteKey(key);
+    const result = reduceRollups(
+      states.get(k) ?? initialRollupState(key.tenantId, key.siteId),
+      event,
+      policy,
+    );
+    states.set(k, result.state);
+    effects.push(...result.effects);
+  }
+  // A later effect for the same row supersedes an earlier one of the same batch.
+  const latest = new Map<string, Exclude<RollupEffect, { type: 'late-dropped' }>>();
+  let lateDropped = 0;
+  for (const e of effects) {
+    if (e.type === 'late-dropped') lateDropped++;
+    else {
+      const id =
+        e.type === 'upsert-space-occupancy'
+          ? e.spaceId
+          : e.type === 'upsert-site-occupancy'
+            ? e.siteId
+            : e.devEui;
+      latest.set(`${e.type}/${e.tenantId}/${id}/${e.size}/${e.bucketStart}`, e);
+    }
+  }
+  const rows = [...latest.values()];
+  for (const size of ['5m', '1h'] as const) {
+    await upsertSpaceRows(
+      client,
+      size,
+      rows.flatMap((e) => (e.type === 'upsert-space-occupancy' && e.size === size ? [e] : [])),
+    );
+    await upsertSiteRows(
+      client,
+      size,
+      rows.flatMap((e) => (e.type === 'upsert-site-occupancy' && e.size === size ? [e] : [])),
+      states,
+    );
+    await upsertHealthRows(
+      client,
+      size,
+      rows.flatMap((e) => (e.type === 'upsert-device-health' && e.size === size ? [e] : [])),
+    );
+  }
+  await saveStates(client, states);
+  return { rows: rows.length, ignored: { noSite: 0, lateDropped } };
+}
+
+async function sitesOf(
+  client: PoolClient,
+  spaces: ReadonlyArray<{ tenantId: string; spaceId: string }>,
+): Promise<Map<string, string>> {
+  if (spaces.length === 0) return new Map();
+  const { rows } = await client.query<{ tenant_id: string; id: string; site_id: string }>(
+    `SELECT s.tenant_id, s.id, s.site_id FROM spaces s
+       JOIN unnest($1::uuid[], $2::uuid[]) AS k(t, i) ON s.tenant_id = k.t AND s.id = k.i
+      WHERE s.site_id IS NOT NULL`,
+    [spaces.map((s) => s.tenantId), spaces.map((s) => s.spaceId)],
+  );
+  return new Map(rows.map((r) => [`${r.tenant_id}/${r.id}`, r.site_id]));
+}
+
+/**
+ * Creates missing state rows and locks every row of the batch, in key order, in ONE statement (two statements
+ * could lock an inserted row before an existing one and deadlock with another consumer).
+ */
+async function lockStates(client: PoolClient, keys: readonly SiteKey[]): Promise<Map<string, RollupState>> {
+  const unique = [...new Map(keys.map((k) => [siteKey(k), k])).values()];
+  const { rows } = await client.query<{ tenant_id: string; site_id: string; state: RollupState }>(
+    `INSERT INTO rollup_states (tenant_id, site_id, state)
+     SELECT t, s, jsonb_build_object('tenantId', t, 'siteId', s, 'watermark', NULL, 'spaces', '{}'::jsonb,
+                                     'health', '{}'::jsonb)
+       FROM unnest($1::uuid[], $2::uuid[]) AS k(t, s) ORDER BY t, s
+     ON CONFLICT (tenant_id, site_id) DO UPDATE SET updated_at = rollup_states.updated_at
+     RETURNING tenant_id, site_id, state`,
+    [unique.map((k) => k.tenantId), unique.map((k) => k.siteId)],
+  );
+  return new Map(rows.map((r) => [siteKey({ tenantId: r.tenant_id, siteId: r.site_id }), r.state]));
+}
+
+async function saveStates(client: PoolClient, states: Map<string, RollupState>): Promise<void> {
+  const all = [...states.values()];
+  if (all.length === 0) return;
+  await client.query(
+    `UPDATE rollup_states r SET state = u.state, next_close_at = to_timestamp(u.close / 1000.0), updated_at = now()
+       FROM unnest($1::uuid[], $2::uuid[], $3::jsonb[], $4::float8[]) AS u(t, s, state, close)
+      WHERE r.tenant_id = u.t AND r.site_id = u.s`,
+    [
+      all.map((s) => s.tenantId),
+      all.map((s) => s.siteId),
+      all.map((s) => JSON.stringify(s)),
+      // The end of the 5-minute bucket holding the watermark: the tick closes it once the clock passes it.
+      all.map((s) => (s.watermark === null ? null : bucketStartOf(s.watermark, '5m') + bucketMs['5m'])),
+    ],
+  );
+}
+
+const spaceTables: Record<BucketSize, string> = { '5m': 'space_occupancy_5m', '1h': 'space_occupancy_1h' };
+const siteTables: Record<BucketSize, string> = { '5m': 'site_occupancy_5m', '1h': 'site_occupancy_1h' };
+const healthTables: Record<BucketSize, string> = { '5m': 'device_health_5m', '1h': 'device_health_1h' };
+
+const seconds = (ms: number | null) => (ms === null ? null : ms / 1000);
+/** The sum of the dwell durations, exact (they are whole milliseconds). */
+const dwellSumSeconds = (row: OccupancyRow) =>
+  row.dwellMeanMs === null ? 0 : Math.round(row.dwellMeanMs * row.periodsEnded) / 1000;
+
+async function upsertSpaceRows(
+  client: PoolClient,
+  size: BucketSize,
+  rows: Array<Extract<RollupEffect, { type: 'upsert-space-occupancy' }>>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  // Table names come from the constant map above, never from input.
+  await client.query(
+    `INSERT INTO ${spaceTables[size]} (tenant_id, bucket, space_id, occupied_seconds, occupancy_rate, arrivals,
+                                       dwell_seconds_sum, dwell_count, observed_seconds, dwell_median_seconds)
+     SELECT t, to_timestamp(b / 1000.0), s, os, r, a, ds, dc, obs, dm
+       FROM unnest($1::uuid[], $2::float8[], $3::uuid[], $4::float8[], $5::float8[], $6::int[], $7::float8[],
+                   $8::int[], $9::float8[], $10::float8[]) AS u(t, b, s, os, r, a, ds, dc, obs, dm)
+     ON CONFLICT (tenant_id, space_id, bucket) DO UPDATE SET
+       occupied_seconds = EXCLUDED.occupied_seconds, occupancy_rate = EXCLUDED.occupancy_rate,
+       arrivals = EXCLUDED.arrivals, dwell_seconds_sum = EXCLUDED.dwell_seconds_sum,
+       dwell_count = EXCLUDED.dwell_count, observed_seconds = EXCLUDED.observed_seconds,
+       dwell_median_seconds = EXCLUDED.dwell_median_seconds`,
+    [
+      rows.map((e) => e.tenantId),
+      rows.map((e) => e.bucketStart),
+      rows.map((e) => e.spaceId),
+      rows.map((e) => e.row.occupiedMs / 1000),
+      rows.map((e) => e.row.occupancyRate ?? 0),
+      rows.map((e) => e.row.turnover),
+      rows.map((e) => dwellSumSeconds(e.row)),
+      rows.map((e) => e.row.periodsEnded),
+      rows.map((e) => e.row.observedMs / 1000),
+      rows.map((e) => seconds(e.row.dwellMedianMs)),
+    ],
+  );
+}
+
+async function upsertSiteRows(
+  client: PoolClient,
+  size: BucketSize,
+  rows: Array<Extract<RollupEffect, { type: 'upsert-site-occupancy' }>>,
+  states: Map<string, RollupState>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  // Spaces reported on before the bucket's end (the spaces the site row sums).
+  const spacesIn = (e: (typeof rows)[number]) => {
+    const state = states.get(siteKey(e));
+    const end = e.bucketStart + bucketMs[size];
+    return Object.values(state?.spaces ?? {}).filter((changes) => (changes[0]?.at ?? end) < end).length;
+  };
+  await client.query(
+    `INSERT INTO ${siteTables[size]} (tenant_id, bucket, site_id, spaces, occupancy_rate, arrivals,
+                                      dwell_seconds_sum, dwell_count, occupied_seconds, observed_seconds,
+                                      dwell_median_seconds)
+     SELECT t, to_timestamp(b / 1000.0), s, n, r, a, ds, dc, os, obs, dm
+       FROM unnest($1::uuid[], $2::float8[], $3::uuid[], $4::int[], $5::float8[], $6::int[], $7::float8[],
+                   $8::int[], $9::float8[], $10::float8[], $11::float8[]) AS u(t, b, s, n, r, a, ds, dc, os, obs, dm)
+     ON CONFLICT (tenant_id, site_id, bucket) DO UPDATE SET
+       spaces = EXCLUDED.spaces, occupancy_rate = EXCLUDED.occupancy_rate, arrivals = EXCLUDED.arrivals,
+       dwell_seconds_sum = EXCLUDED.dwell_seconds_sum, dwell_count = EXCLUDED.dwell_count,
+       occupied_seconds = EXCLUDED.occupied_seconds, observed_seconds = EXCLUDED.observed_seconds,
+       dwell_median_seconds = EXCLUDED.dwell_median_seconds`,
+    [
+      rows.map((e) => e.tenantId),
+      rows.map((e) => e.bucketStart),
+      rows.map((e) => e.siteId),
+      rows.map(spacesIn),
+      rows.map((e) => e.row.occupancyRate ?? 0),
+      rows.map((e) => e.row.turnover),
+      rows.map((e) => dwellSumSeconds(e.row)),
+      rows.map((e) => e.row.periodsEnded),
+      rows.map((e) => e.row.occupiedMs / 1000),
+      rows.map((e) => e.row.observedMs / 1000),
+      rows.map((e) => seconds(e.row.dwellMedianMs)),
+    ],
+  );
+}
+
+async function upsertHealthRows(
+  client: PoolClient,
+  size: BucketSize,
+  rows: Array<Extract<RollupEffect, { type: 'upsert-device-health' }>>,
+): Promise<void> {
+  if (rows.length === 0) return;
+  const col = (f: (r: HealthRow) => number | null) => rows.map((e) => f(e.row));
+  await client.query(
+    `INSERT INTO ${healthTables[size]} (tenant_id, bucket, dev_eui, uplinks, last_seen_at, battery_volts,
+                                        min_battery_volts, min_rssi, mean_rssi, min_snr, mean_snr)
+     SELECT t, to_timestamp(b / 1000.0), d, n, to_timestamp(ls / 1000.0), bv, bmin, rmin, ravg, smin, savg
+       FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::int[], $5::float8[], $6::float8[], $7::float8[],
+                   $8::float8[], $9::float8[], $10::float8[], $11::float8[])
+            AS u(t, b, d, n, ls, bv, bmin, rmin, ravg, smin, savg)
+     ON CONFLICT (tenant_id, dev_eui, bucket) DO UPDATE SET
+       uplinks = EXCLUDED.uplinks, last_seen_at = EXCLUDED.last_seen_at, battery_volts = EXCLUDED.battery_volts,
+       min_battery_volts = EXCLUDED.min_battery_volts, min_rssi = EXCLUDED.min_rssi,
+       mean_rssi = EXCLUDED.mean_rssi, min_snr = EXCLUDED.min_snr, mean_snr = EXCLUDED.mean_snr`,
+    [
+      rows.map((e) => e.tenantId),
+      rows.map((e) => e.bucketStart),
+      rows.map((e) => e.devEui),
+      col((r) => r.uplinks),
+      col((r) => r.lastSeen),
+      col((r) => r.batteryVolts),
+      col((r) => r.batteryMinVolts),
+      col((r) => r.rssiMin),
+      col((r) => r.rssiAvg),
+      col((r) => r.snrMin),
+      col((r) => r.snrAvg),
+    ],
+  );
+}
