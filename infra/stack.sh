@@ -91,7 +91,8 @@ demo_smoke() {
   local before=() a
   for a in "${APPS[@]}"; do if pid_alive "$a"; then before+=("$a"); fi; done
   log "demo smoke test"
-  cmd_demo >"$LOG_DIR/demo-smoke.log" 2>&1 || { tail -40 "$LOG_DIR/demo-smoke.log"; die "the demo did not come up"; }
+  # A subshell, so that a `die` inside the demo ends only it and its log is shown here.
+  (cmd_demo) >"$LOG_DIR/demo-smoke.log" 2>&1 || { tail -40 "$LOG_DIR/demo-smoke.log"; die "the demo did not come up"; }
   grep -q 'Parking platform is up with demo data' "$LOG_DIR/demo-smoke.log" || die "the demo printed no URLs"
   for a in "${APPS[@]}"; do
     if [[ " ${before[*]} " != *" $a "* ]]; then stop_pid "$a" 15; fi
