@@ -156,7 +156,12 @@ async function storedOffsetSum(drill: Drill, groupId: string): Promise<number> {
   return Number(rows[0]!.n ?? 0);
 }
 
-function start(drill: Drill, groupId: string, kafka = drill.kafka): Promise<OccupancyProcessor> {
+function start(
+  drill: Drill,
+  groupId: string,
+  kafka = drill.kafka,
+  partitionsConsumedConcurrently = 1,
+): Promise<OccupancyProcessor> {
   return startOccupancy({
     kafka,
     registry,
@@ -164,7 +169,12 @@ function start(drill: Drill, groupId: string, kafka = drill.kafka): Promise<Occu
     topics: drill.topics,
     groupId,
     logger,
-    options: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500, maxBatch: 50 },
+    options: {
+      sessionTimeoutMs: 6_000,
+      heartbeatIntervalMs: 500,
+      maxBatch: 50,
+      partitionsConsumedConcurrently,
+    },
   });
 }
 
@@ -255,6 +265,43 @@ describe('occupancy on the shared runtime, effectively once', () => {
       expect(unsent.rowCount).toBe(0);
     } finally {
       await second.stop();
+    }
+  });
+
+  it('an undecodable record in a pipelined batch is dead-lettered once, and the records around it are applied once', async () => {
+    const drill = await newDrill();
+    const groupId = `occ-${drill.run}`;
+    await produceReadings(drill, 300, 4);
+    // Same key as a device: the bad record sits in that device's partition, between its valid readings.
+    await producer.send({
+      topic: drill.topics.uplinks,
+      acks: -1,
+      messages: [{ key: drill.devices[0]!.devEui, value: Buffer.from('not avro') }],
+    });
+    await produceReadings(drill, 300, 5);
+    const processor = await start(drill, groupId, drill.kafka, 8);
+    const codes: string[] = [];
+    const dlq = drill.kafka.consumer({ groupId: `dlq-${drill.run}` });
+    await dlq.connect();
+    await dlq.subscribe({ topic: drill.topics.deadLetter, fromBeginning: true });
+    await dlq.run({
+      eachMessage: async ({ message }) => void codes.push(message.headers?.['error-code']?.toString() ?? ''),
+    });
+    try {
+      await eventually(
+        () => storedOffsetSum(drill, groupId),
+        (n) => n === 601,
+      );
+      expect(processor.applied()).toBe(600);
+      expectExactly(await storedChanges(drill), reference(drill));
+      await eventually(
+        async () => codes.length,
+        (n) => n >= 1,
+      );
+      expect(codes).toEqual(['DECODE_FAILED']);
+    } finally {
+      await dlq.disconnect();
+      await processor.stop();
     }
   });
 

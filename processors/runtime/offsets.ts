@@ -56,6 +56,45 @@ export async function storeOffset(client: PoolClient, key: PartitionKey, nextOff
   );
 }
 
+/**
+ * lockOffset for several partitions of one group and topic in ONE statement: creates missing rows at their
+ * batch's first offset, locks every row for the rest of the transaction (in ascending partition order, so two
+ * consumers locking overlapping sets cannot deadlock) and returns each stored next offset.
+ */
+export async function lockOffsets(
+  client: PoolClient,
+  groupId: string,
+  topic: string,
+  firstOffsets: ReadonlyMap<number, bigint>,
+): Promise<Map<number, bigint>> {
+  const partitions = [...firstOffsets.keys()].sort((a, b) => a - b);
+  // DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and RETURNs it as well.
+  const { rows } = await client.query<{ partition: number; next_offset: string }>(
+    `INSERT INTO processor_offsets (group_id, topic, partition, next_offset)
+     SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) WITH ORDINALITY AS k(p, o, n) ORDER BY n
+     ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = processor_offsets.next_offset
+     RETURNING partition, next_offset`,
+    [groupId, topic, partitions, partitions.map((p) => firstOffsets.get(p)!.toString())],
+  );
+  return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
+}
+
+/** storeOffset for several partitions of one group and topic in one statement. */
+export async function storeOffsets(
+  client: PoolClient,
+  groupId: string,
+  topic: string,
+  nextOffsets: ReadonlyMap<number, bigint>,
+): Promise<void> {
+  if (nextOffsets.size === 0) return;
+  await client.query(
+    `UPDATE processor_offsets o SET next_offset = k.o, updated_at = now()
+       FROM unnest($3::int[], $4::bigint[]) AS k(p, o)
+      WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = k.p`,
+    [groupId, topic, [...nextOffsets.keys()], [...nextOffsets.values()].map(String)],
+  );
+}
+
 export type OffsetDecision =
   | { offset: bigint; reason: 'stored' | 'fresh' }
   | { offset: bigint; reason: 'behind-log-start' | 'beyond-log-end'; stored: bigint };

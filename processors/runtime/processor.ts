@@ -11,8 +11,10 @@ import {
   decideResumeOffset,
   loadOffsets,
   lockOffset,
+  lockOffsets,
   resetOffset,
   storeOffset,
+  storeOffsets,
   type PartitionKey,
 } from './offsets.js';
 import { writeOutbox, type OutboxMessage } from './outbox.js';
@@ -33,7 +35,15 @@ import { writeOutbox, type OutboxMessage } from './outbox.js';
  *   the dead-letter topic (code in the `error-code` header) before its offset advances — a dead letter may be
  *   sent twice if the process dies between the two (at least once).
  * - Bounded. At most `maxBatch` records per transaction; kafkajs fetches at most `maxBytesPerPartition`.
- * - Drain. `stop()` lets the batch in flight commit, then leaves the group within `drainMs`.
+ * - Pipelined group commit (opt-in, `partitionsConsumedConcurrently` > 1). eachBatch only decodes and queues
+ *   (at most 4 × `maxBatch` records); one committer applies the queue, several partitions and fetches per
+ *   transaction (offset rows locked in partition order), up to `maxBatch` records: `apply` then sees several
+ *   partitions' records, each partition's in offset order, one partition after the other. The fence above still
+ *   decides what is applied. A chunk with an undecodable record, and every chunk of a shared transaction that
+ *   failed non-retriably, is applied alone with the rules above; a retriable failure retries the whole
+ *   transaction with backoff. Kafka commits are sent after each transaction without being awaited.
+ * - Drain. `stop()` lets the batch in flight (pipelined: the queue) commit, then leaves the group within
+ *   `drainMs`.
  */
 export interface ProcessorHandler<T> {
   /** Names the processor in metrics, logs and dead letters. */
@@ -58,6 +68,11 @@ export interface ProcessorOptions {
   groupId: string;
   topic: string;
   maxBatch?: number;
+  /**
+   * Partitions of one fetch handled at once, their chunks committed in one shared transaction (default 1: one
+   * transaction per partition chunk, and `apply` sees one partition's records at a time).
+   */
+  partitionsConsumedConcurrently?: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   drainMs?: number;
@@ -85,6 +100,7 @@ export interface Processor extends Service {
 
 const defaults = {
   maxBatch: 1_000,
+  partitionsConsumedConcurrently: 1,
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1_000,
   drainMs: 10_000,
@@ -205,6 +221,239 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     });
   }
 
+  /**
+   * Pipelined group commit (partitionsConsumedConcurrently > 1). eachBatch decodes its chunk, queues it and
+   * returns, so kafkajs fetches the next records while ONE committer applies what is queued: each transaction
+   * takes the queued chunks (several partitions, several fetches) up to `maxBatch` records. Returning before the
+   * transaction loses nothing: the offset that counts is the one in PostgreSQL, moved only by that transaction;
+   * a crash drops the queue and the restart resumes from the stored offsets, and a chunk fetched twice (after a
+   * seek or a rebalance) is skipped by the offset fence. The queue holds at most 4 × `maxBatch` records
+   * (eachBatch waits for room, heartbeating).
+   */
+  interface QueuedChunk {
+    key: PartitionKey;
+    messages: readonly KafkaMessage[];
+    /** Undefined when a record did not decode: the chunk then takes the one-partition path (dead letters). */
+    decoded: readonly T[] | undefined;
+    highWatermark: string;
+  }
+  const queue: QueuedChunk[] = [];
+  let queuedRecords = 0;
+  let committer: Promise<void> | undefined;
+  const roomWaiters = new Set<() => void>();
+  const maxQueued = options.maxBatch * 4;
+
+  function dequeue(count: number): QueuedChunk[] {
+    const taken = queue.splice(0, count);
+    for (const chunk of taken) queuedRecords -= chunk.messages.length;
+    for (const wake of roomWaiters) wake();
+    return taken;
+  }
+
+  /** One transaction for queued chunks of several partitions; returns where each partition with a gap stands. */
+  async function commitGroup(chunks: readonly QueuedChunk[]): Promise<Map<number, bigint>> {
+    const ordered = [...chunks].sort(
+      (a, b) =>
+        a.key.partition - b.key.partition ||
+        Number(BigInt(a.messages[0]!.offset) - BigInt(b.messages[0]!.offset)),
+    );
+    const firstOffsets = new Map<number, bigint>();
+    for (const c of ordered)
+      if (!firstOffsets.has(c.key.partition))
+        firstOffsets.set(c.key.partition, BigInt(c.messages[0]!.offset));
+    const timer = metrics.batchSeconds.startTimer({ processor: name });
+    const result = await withTransaction(pool, async (client) => {
+      const position = await lockOffsets(client, options.groupId, options.topic, firstOffsets);
+      const fresh: T[] = [];
+      const next = new Map<number, bigint>();
+      const gaps = new Map<number, bigint>();
+      let skipped = 0n;
+      for (const chunk of ordered) {
+        const partition = chunk.key.partition;
+        const first = BigInt(chunk.messages[0]!.offset);
+        const last = BigInt(chunk.messages[chunk.messages.length - 1]!.offset);
+        const at = position.get(partition)!;
+        if (gaps.has(partition) || at > last) continue;
+        if (at < first) {
+          gaps.set(partition, at);
+          continue;
+        }
+        chunk.messages.forEach((m, i) => {
+          if (BigInt(m.offset) >= at) fresh.push(chunk.decoded![i]!);
+        });
+        skipped += at - first;
+        position.set(partition, last + 1n);
+        next.set(partition, last + 1n);
+      }
+      const effects = fresh.length > 0 ? await handler.apply(client, fresh) : { outbox: [] };
+      await writeOutbox(client, effects.outbox);
+      await storeOffsets(client, options.groupId, options.topic, next);
+      metrics.skipped.inc({ processor: name }, Number(skipped));
+      return { applied: fresh.length, outbox: effects.outbox.length, gaps };
+    });
+    timer();
+    applied += result.applied;
+    metrics.applied.inc({ processor: name }, result.applied);
+    if (result.outbox > 0) deps.onOutbox?.();
+    return result.gaps;
+  }
+
+  /** A gap (records before this chunk were never applied): drop the partition's queued chunks, fetch again. */
+  function seekBack(partition: number, storedOffset: bigint, offset: string): void {
+    logger.warn({ processor: name, partition, offset }, new GapError(storedOffset).message);
+    for (let i = queue.length - 1; i >= 0; i--)
+      if (queue[i]!.key.partition === partition) {
+        queuedRecords -= queue[i]!.messages.length;
+        queue.splice(i, 1);
+      }
+    try {
+      consumer.seek({ topic: options.topic, partition, offset: storedOffset.toString() });
+    } catch (error) {
+      logger.warn({ err: error, processor: name, partition }, 'seek after a gap failed (partition revoked?)');
+    }
+  }
+
+  /** The one-partition path for one queued chunk, with its retry rules; false when it was not committed. */
+  async function commitAlone(chunk: QueuedChunk): Promise<boolean> {
+    for (let attempt = 1; running; attempt++) {
+      try {
+        await processChunk(chunk.key, chunk.messages);
+        return true;
+      } catch (error) {
+        if (error instanceof GapError) {
+          seekBack(chunk.key.partition, error.storedOffset, chunk.messages[0]!.offset);
+          return false;
+        }
+        await backOff(error, attempt);
+      }
+    }
+    return false;
+  }
+
+  async function backOff(error: unknown, attempt: number): Promise<void> {
+    const failure = toPlatformError(error, 'DB_UNAVAILABLE', true);
+    metrics.errors.inc({ processor: name, code: failure.code, handling: 'retried' });
+    const delay = backoffDelayMs(attempt, options.backoff, Math.random);
+    logger.warn({ err: failure, processor: name, attempt, delay }, 'batch failed, backing off');
+    await sleep(delay);
+  }
+
+  async function drainQueue(): Promise<void> {
+    while (queue.length > 0) {
+      if (queue[0]!.decoded === undefined) {
+        const [chunk] = dequeue(1);
+        if (await commitAlone(chunk!)) afterCommit([chunk!], new Map());
+        continue;
+      }
+      let count = 0;
+      let size = 0;
+      while (
+        count < queue.length &&
+        queue[count]!.decoded !== undefined &&
+        (count === 0 || size + queue[count]!.messages.length <= options.maxBatch)
+      )
+        size += queue[count++]!.messages.length;
+      const chunks = dequeue(count);
+      for (let attempt = 1; ; attempt++) {
+        try {
+          const gaps = await commitGroup(chunks);
+          for (const [partition, stored] of gaps)
+            seekBack(
+              partition,
+              stored,
+              chunks.find((c) => c.key.partition === partition)!.messages[0]!.offset,
+            );
+          afterCommit(chunks, gaps);
+          break;
+        } catch (error) {
+          const failure = toPlatformError(error, 'DB_UNAVAILABLE', isConnectionError(error));
+          if (!failure.retriable) {
+            // Not retriable: each chunk alone, record by record if need be, failing records dead-lettered.
+            const committed: QueuedChunk[] = [];
+            for (const chunk of chunks) if (await commitAlone(chunk)) committed.push(chunk);
+            afterCommit(committed, new Map());
+            break;
+          }
+          if (!running) return;
+          await backOff(failure, attempt);
+        }
+      }
+    }
+  }
+
+  function afterCommit(chunks: readonly QueuedChunk[], gaps: ReadonlyMap<number, bigint>): void {
+    const commits = new Map<number, bigint>();
+    for (const chunk of chunks) {
+      if (gaps.has(chunk.key.partition)) continue;
+      const last = BigInt(chunk.messages[chunk.messages.length - 1]!.offset);
+      metrics.processed.inc({ processor: name }, chunk.messages.length);
+      metrics.lag.set(
+        { processor: name, topic: options.topic, partition: String(chunk.key.partition) },
+        Math.max(0, Number(BigInt(chunk.highWatermark) - last - 1n)),
+      );
+      commits.set(chunk.key.partition, last + 1n);
+    }
+    if (commits.size === 0) return;
+    // Informational: PostgreSQL holds the offset that counts. Not awaited: the next transaction need not wait.
+    consumer
+      .commitOffsets(
+        [...commits].map(([partition, offset]) => ({
+          topic: options.topic,
+          partition,
+          offset: String(offset),
+        })),
+      )
+      .catch((error: unknown) => logger.debug({ err: error }, 'informational Kafka commit failed'));
+  }
+
+  function startCommitter(): void {
+    if (committer) return;
+    // setImmediate: the other partitions of the same fetch, decoding concurrently, join the first transaction.
+    committer = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(drainQueue)
+      .catch((error: unknown) => logger.error({ err: error, processor: name }, 'committer failed'))
+      .finally(() => {
+        committer = undefined;
+        if (queue.length > 0 && running) startCommitter();
+      });
+  }
+
+  async function enqueue(
+    key: PartitionKey,
+    messages: readonly KafkaMessage[],
+    highWatermark: string,
+    alive: () => boolean,
+    heartbeat: () => Promise<void>,
+  ): Promise<boolean> {
+    let decoded: T[] | undefined = [];
+    for (const message of messages) {
+      try {
+        decoded.push(await handler.decode(message));
+      } catch {
+        decoded = undefined;
+        break;
+      }
+    }
+    while (queuedRecords >= maxQueued && alive()) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(done, 1_000);
+        function done() {
+          clearTimeout(timer);
+          roomWaiters.delete(done);
+          resolve();
+        }
+        roomWaiters.add(done);
+      });
+      // Thrown (a rebalance): kafkajs rejoins; this chunk was not queued and is fetched again.
+      await heartbeat();
+    }
+    if (!alive()) return false;
+    queue.push({ key, messages, decoded, highWatermark });
+    queuedRecords += messages.length;
+    startCommitter();
+    return true;
+  }
+
   /** Decodes, dead-letters undecodable records, applies; on a non-retriable apply error, one record at a time. */
   async function processChunk(key: PartitionKey, messages: readonly KafkaMessage[]): Promise<void> {
     const decoded: Array<T | undefined> = [];
@@ -239,11 +488,24 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
   await admin.connect();
   await consumer.connect();
   await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
+  const grouped = options.partitionsConsumedConcurrently > 1;
   await consumer.run({
+    partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
     autoCommit: false,
     eachBatchAutoResolve: false,
     eachBatch: async ({ batch, resolveOffset, heartbeat, isRunning, isStale }) => {
       const key: PartitionKey = { groupId: options.groupId, topic: batch.topic, partition: batch.partition };
+      if (grouped) {
+        const alive = () => running && isRunning() && !isStale();
+        for (let start = 0; start < batch.messages.length && alive(); start += options.maxBatch) {
+          const chunk = batch.messages.slice(start, start + options.maxBatch);
+          if (!(await enqueue(key, chunk, batch.highWatermark, alive, heartbeat))) return;
+          resolveOffset(chunk[chunk.length - 1]!.offset);
+        }
+        // No heartbeat here: kafkajs sends one after each batch and rejoins on a rebalance. A heartbeat here,
+        // with batches returning this fast, would take the interval's slot and swallow the rebalance notice.
+        return;
+      }
       for (let start = 0; start < batch.messages.length; start += options.maxBatch) {
         const chunk = batch.messages.slice(start, start + options.maxBatch);
         const last = chunk[chunk.length - 1]!;
@@ -298,8 +560,15 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     assigned: () => assigned,
     async stop() {
       running = false;
-      // Disconnect waits for the batch in flight (its transaction commits or rolls back), then leaves the group.
-      const drained = Promise.all([consumer.disconnect(), admin.disconnect()]);
+      for (const wake of roomWaiters) wake();
+      // Disconnect waits for the batch in flight (its transaction commits or rolls back), then leaves the group;
+      // in pipelined mode the committer then commits what is queued (a retriable failure abandons it: stored
+      // offsets in PostgreSQL say where the next instance resumes).
+      const drained = (async () => {
+        await consumer.disconnect();
+        while (committer) await committer;
+        await admin.disconnect();
+      })();
       const timeout = new Promise<'timeout'>((resolve) =>
         setTimeout(() => resolve('timeout'), options.drainMs).unref(),
       );
