@@ -30,7 +30,7 @@ export interface ApiLoadOptions {
   thinkMs?: number;
   tenants?: number;
   spacesPerTenant?: number;
-  /** An API already running at this base URL (e.g. http://127.0.0.1:58080); otherwise one is started. */
+  /** An API already running at this base URL (e.g. http://127.0.0.1:28080); otherwise one is started. */
   baseUrl?: string;
 }
 

@@ -8,5 +8,5 @@ export default defineConfig({
   base: '/console/',
   plugins: [preact()],
   build: { outDir: 'dist', emptyOutDir: true },
-  server: { proxy: { '/api': `http://127.0.0.1:${process.env['API_PORT'] ?? '58080'}` } },
+  server: { proxy: { '/api': `http://127.0.0.1:${process.env['API_PORT'] ?? '28080'}` } },
 });

@@ -127,9 +127,9 @@ static void usage(FILE *out) {
                 "usage: kafka-mock [--brokers N] [--port-base P] "
                 "[--control-port C] [--topic name:partitions]... [--debug]\n"
                 "  broker i (1..N) listens on 127.0.0.1:P+i-1 "
-                "(defaults: N=1, P=$KAFKA_PORT or 59092)\n"
+                "(defaults: N=1, P=$KAFKA_PORT or 29092)\n"
                 "  control protocol on 127.0.0.1:C "
-                "(default $KAFKA_CONTROL_PORT or 59093); C must lie outside "
+                "(default $KAFKA_CONTROL_PORT or 29093); C must lie outside "
                 "P..P+N-1\n");
 }
 
@@ -176,8 +176,8 @@ static int env_port(const char *name, int dflt) {
 static int parse_options(int argc, char **argv, struct options *o) {
         int i;
         o->brokers      = 1;
-        o->port_base    = env_port("KAFKA_PORT", 59092);
-        o->control_port = env_port("KAFKA_CONTROL_PORT", 59093);
+        o->port_base    = env_port("KAFKA_PORT", 29092);
+        o->control_port = env_port("KAFKA_CONTROL_PORT", 29093);
         o->debug        = 0;
         o->topic_cnt    = 0;
 

@@ -24,7 +24,7 @@ export default async function setup(): Promise<void> {
   const config = loadConfig();
   const url = (u: string) => new URL(u);
   const pgUrl = url(config.postgres.migrateUrl);
-  const [kafkaHost, kafkaPort] = (config.kafka.brokers[0] ?? '127.0.0.1:59092').split(':');
+  const [kafkaHost, kafkaPort] = (config.kafka.brokers[0] ?? '127.0.0.1:29092').split(':');
   const checks: Array<[string, string, number]> = [
     ['PostgreSQL', pgUrl.hostname, Number(pgUrl.port)],
     ['Redis', url(config.redisUrl).hostname, Number(url(config.redisUrl).port)],
