@@ -2,8 +2,8 @@ import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import type { Service } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
-import { backoffDelayMs } from './backoff.js';
 import type { ProcessorMetrics } from './metrics.js';
+import { markOutboxSent, startRelayLoop } from './relay-loop.js';
 
 /**
  * The outbox relay for MQTT: rows whose topic is `mqtt:<MQTT topic>` (written with writeOutbox in the
@@ -41,10 +41,6 @@ const relayLockKey = 0x6d7174746f7574; // "mqttout"
 export async function startMqttOutboxRelay(deps: MqttOutboxRelayDeps): Promise<MqttOutboxRelay> {
   const batchSize = deps.batchSize ?? 100;
   const idleMs = deps.idleMs ?? 100;
-  let running = true;
-  let wake: (() => void) | undefined;
-  let failures = 0;
-
   async function relayOnce(): Promise<number> {
     return withTransaction(deps.pool, async (client) => {
       const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
@@ -69,55 +65,23 @@ export async function startMqttOutboxRelay(deps: MqttOutboxRelayDeps): Promise<M
           deps.mqtt.publishAsync(row.topic.slice(mqttOutboxPrefix.length), row.value, { qos: 1 }),
           publishTimeoutMs,
         );
-      await client.query(
-        `UPDATE outbox o SET sent_at = now()
-           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS s(t, i, tm)
-          WHERE o.tenant_id = s.t AND o.id = s.i AND o.time = s.tm`,
-        [rows.map((r) => r.tenant_id), rows.map((r) => r.id), rows.map((r) => r.time)],
-      );
+      await markOutboxSent(client, rows);
       deps.metrics.outboxSent.inc({ topic: 'mqtt:command/down' }, rows.length);
       return rows.length;
     });
   }
 
-  const loop = (async () => {
-    while (running) {
-      let sent = 0;
-      try {
-        sent = await relayOnce();
-        failures = 0;
-      } catch (error) {
-        failures++;
-        deps.metrics.errors.inc({
-          processor: 'mqtt-outbox-relay',
-          code: 'MQTT_UNAVAILABLE',
-          handling: 'retried',
-        });
-        deps.logger.warn({ err: error, failures }, 'MQTT outbox relay failed, backing off');
-        await sleep(backoffDelayMs(failures, { initialMs: 100, maxMs: 5_000 }, Math.random));
-        continue;
-      }
-      if (sent < batchSize && running)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, idleMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      wake = undefined;
-    }
-  })();
-
-  return {
-    kick: () => wake?.(),
+  const loop = startRelayLoop({
+    name: 'mqtt-outbox-relay',
+    failureCode: 'MQTT_UNAVAILABLE',
     relayOnce,
-    async stop() {
-      running = false;
-      wake?.();
-      await loop;
-    },
-  };
+    batchSize,
+    idleMs,
+    logger: deps.logger,
+    metrics: deps.metrics,
+  });
+
+  return { kick: loop.kick, relayOnce, stop: loop.stop };
 }
 
 /** mqtt.js keeps a QoS 1 publish pending while disconnected: bound it so the transaction does not stay open. */
@@ -135,8 +99,4 @@ async function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
   } finally {
     clearTimeout(timer);
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
 }

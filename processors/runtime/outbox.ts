@@ -3,8 +3,8 @@ import type { Pool, PoolClient } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import type { Service } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
-import { backoffDelayMs } from './backoff.js';
 import type { ProcessorMetrics } from './metrics.js';
+import { markOutboxSent, startRelayLoop } from './relay-loop.js';
 
 /**
  * The transactional outbox. A processor writes the events that leave the database into `outbox` in the same
@@ -82,10 +82,6 @@ const relayLockKey = 0x6f7574626f78; // "outbox"
 export async function startOutboxRelay(deps: OutboxRelayDeps): Promise<OutboxRelay> {
   const batchSize = deps.batchSize ?? 1_000;
   const idleMs = deps.idleMs ?? 100;
-  let running = true;
-  let wake: (() => void) | undefined;
-  let failures = 0;
-
   async function relayOnce(): Promise<number> {
     return withTransaction(deps.pool, async (client) => {
       const lock = await client.query<{ ok: boolean }>('SELECT pg_try_advisory_xact_lock($1) AS ok', [
@@ -123,57 +119,21 @@ export async function startOutboxRelay(deps: OutboxRelayDeps): Promise<OutboxRel
         acks: -1,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
-      await client.query(
-        `UPDATE outbox o SET sent_at = now()
-           FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS s(t, i, tm)
-          WHERE o.tenant_id = s.t AND o.id = s.i AND o.time = s.tm`,
-        [rows.map((r) => r.tenant_id), rows.map((r) => r.id), rows.map((r) => r.time)],
-      );
+      await markOutboxSent(client, rows);
       for (const [topic, messages] of byTopic) deps.metrics.outboxSent.inc({ topic }, messages.length);
       return rows.length;
     });
   }
 
-  const loop = (async () => {
-    while (running) {
-      let sent = 0;
-      try {
-        sent = await relayOnce();
-        failures = 0;
-      } catch (error) {
-        failures++;
-        deps.metrics.errors.inc({
-          processor: 'outbox-relay',
-          code: 'KAFKA_UNAVAILABLE',
-          handling: 'retried',
-        });
-        deps.logger.warn({ err: error, failures }, 'outbox relay failed, backing off');
-        await sleep(backoffDelayMs(failures, { initialMs: 100, maxMs: 5_000 }, Math.random));
-        continue;
-      }
-      if (sent < batchSize && running)
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, idleMs);
-          wake = () => {
-            clearTimeout(timer);
-            resolve();
-          };
-        });
-      wake = undefined;
-    }
-  })();
-
-  return {
-    kick: () => wake?.(),
+  const loop = startRelayLoop({
+    name: 'outbox-relay',
+    failureCode: 'KAFKA_UNAVAILABLE',
     relayOnce,
-    async stop() {
-      running = false;
-      wake?.();
-      await loop;
-    },
-  };
-}
+    batchSize,
+    idleMs,
+    logger: deps.logger,
+    metrics: deps.metrics,
+  });
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
+  return { kick: loop.kick, relayOnce, stop: loop.stop };
 }
