@@ -1,10 +1,10 @@
+import { avroDecoder } from '../runtime/avro-decoder.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
-import { PlatformError } from '../../lib/errors.js';
-import { decodeAvro, registerValueSchema } from '../../lib/kafka/avro.js';
+import { registerValueSchema } from '../../lib/kafka/avro.js';
 import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
@@ -95,14 +95,7 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     options: { ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
     handler: {
       name: 'liveness',
-      async decode(message) {
-        if (!message.value) throw new PlatformError('DECODE_FAILED', 'record without a value');
-        try {
-          return await decodeAvro<UplinkRecord>(deps.registry, message.value);
-        } catch (error) {
-          throw new PlatformError('DECODE_FAILED', 'not an uplink record', { cause: error });
-        }
-      },
+      decode: avroDecoder<UplinkRecord>(deps.registry, 'an uplink record'),
       async apply(client, uplinks) {
         const result = await applyLivenessUplinks(client, uplinks, settings);
         return { outbox: result.outbox };

@@ -1,10 +1,10 @@
+import { avroDecoder } from '../runtime/avro-decoder.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Kafka, KafkaMessage } from 'kafkajs';
+import type { Kafka } from 'kafkajs';
 import { Counter, Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
-import { PlatformError } from '../../lib/errors.js';
-import { decodeAvro, registerValueSchema } from '../../lib/kafka/avro.js';
+import { registerValueSchema } from '../../lib/kafka/avro.js';
 import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
@@ -75,16 +75,7 @@ export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
     registry,
     deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
   };
-  const decoder =
-    <T>(what: string) =>
-    async (message: KafkaMessage): Promise<T> => {
-      if (!message.value) throw new PlatformError('DECODE_FAILED', 'record without a value');
-      try {
-        return await decodeAvro<T>(deps.registry, message.value);
-      } catch (error) {
-        throw new PlatformError('DECODE_FAILED', `not ${what}`, { cause: error });
-      }
-    };
+  const decoder = <T>(what: string) => avroDecoder<T>(deps.registry, what);
 
   const changes = await startProcessor<OccupancyChangeRecord>({
     ...common,
