@@ -1,4 +1,5 @@
 import { avroDecoder } from '../runtime/avro-decoder.js';
+import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
 import { Counter, Registry } from 'prom-client';
@@ -95,12 +96,7 @@ export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
     for (const e of effects) downlinks.inc({ event: e.type });
   };
 
-  const producer = deps.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
-  await producer.connect();
+  const producer = await connectProcessorProducer(deps.kafka);
   const kafkaRelay: OutboxRelay = await startOutboxRelay({
     pool: deps.pipelinePool,
     producer,

@@ -1,4 +1,5 @@
 import { avroDecoder } from '../runtime/avro-decoder.js';
+import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
 import { Registry } from 'prom-client';
@@ -69,12 +70,7 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     alertsTopic: deps.topics.livenessAlerts,
     encode: (record) => alerts.encode(record),
   };
-  const producer = deps.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
-  await producer.connect();
+  const producer = await connectProcessorProducer(deps.kafka);
   const relay =
     deps.relay === false
       ? undefined

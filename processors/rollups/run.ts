@@ -1,4 +1,5 @@
 import { avroDecoder } from '../runtime/avro-decoder.js';
+import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
 import { Counter, Registry } from 'prom-client';
@@ -62,12 +63,7 @@ export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
     deps.topics.deadLetter,
     readAvroSchema('dead-letter'),
   );
-  const producer = deps.kafka.producer({
-    idempotent: true,
-    maxInFlightRequests: 1,
-    allowAutoTopicCreation: false,
-  });
-  await producer.connect();
+  const producer = await connectProcessorProducer(deps.kafka);
   const common = {
     kafka: deps.kafka,
     pool: deps.pipelinePool,
