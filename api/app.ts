@@ -8,7 +8,7 @@ import type { Logger } from '../lib/logger.js';
 import { createSessions } from './auth/sessions.js';
 import type { TokenService } from './auth/tokens.js';
 import { docsPage, openApiDocument } from './http/openapi.js';
-import { applyDecision, type RateLimiter, type RateLimits } from './http/rate-limit.js';
+import { perIpLimit, type RateLimiter, type RateLimits } from './http/rate-limit.js';
 import { observeRequests } from './http/observe.js';
 import { requestId } from './http/request-id.js';
 import { ApiRoutes } from './http/route.js';
@@ -84,18 +84,7 @@ export function createApp(deps: ApiDeps): Express {
   const document = openApiDocument(api.registry);
   const v6 = express.Router();
   v6.use(requestId());
-  if (deps.limiter) {
-    const limiter = deps.limiter;
-    v6.use(async (req, res, next) => {
-      applyDecision(
-        res,
-        await limiter.hit(`ip:${req.ip ?? 'unknown'}`, deps.limits.perIp),
-        deps.limits.windowS,
-        'address',
-      );
-      next();
-    });
-  }
+  v6.use(perIpLimit(deps.limiter, deps.limits));
   v6.use(express.json({ limit: '64kb' }));
   v6.get('/openapi.json', (_req, res) => {
     res.json(document);

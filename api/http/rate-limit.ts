@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis';
-import type { Response } from 'express';
+import type { RequestHandler, Response } from 'express';
 import { PlatformError } from '../../lib/errors.js';
 import type { Logger } from '../../lib/logger.js';
 
@@ -74,4 +74,22 @@ export function applyDecision(res: Response, decision: RateDecision, windowS: nu
       `rate limit exceeded for this ${what}; retry in ${decision.resetS} s`,
     );
   }
+}
+
+/**
+ * The per-IP limit every API surface (v6 and v5) applies before authentication, so floods of unauthenticated
+ * requests (logins included) are refused early. Does nothing without a limiter.
+ */
+export function perIpLimit(limiter: RateLimiter | undefined, limits: RateLimits): RequestHandler {
+  return async (req, res, next) => {
+    if (limiter) {
+      applyDecision(
+        res,
+        await limiter.hit(`ip:${req.ip ?? 'unknown'}`, limits.perIp),
+        limits.windowS,
+        'address',
+      );
+    }
+    next();
+  };
 }

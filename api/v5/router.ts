@@ -4,7 +4,7 @@ import type { Logger } from '../../lib/logger.js';
 import type { Pool } from '../../lib/db/pool.js';
 import { createSessions } from '../auth/sessions.js';
 import type { TokenService } from '../auth/tokens.js';
-import { applyDecision, type RateLimiter, type RateLimits } from '../http/rate-limit.js';
+import { perIpLimit, type RateLimiter, type RateLimits } from '../http/rate-limit.js';
 import { requestId } from '../http/request-id.js';
 import { ApiRoutes } from '../http/route.js';
 import { problemFacts } from '../problem.js';
@@ -65,18 +65,7 @@ export function v5ProblemHandler(logger: Logger): ErrorRequestHandler {
 export function v5Router(deps: V5Deps): Router {
   const router = express.Router();
   router.use(requestId());
-  if (deps.limiter) {
-    const limiter = deps.limiter;
-    router.use(async (req, res, next) => {
-      applyDecision(
-        res,
-        await limiter.hit(`ip:${req.ip ?? 'unknown'}`, deps.limits.perIp),
-        deps.limits.windowS,
-        'address',
-      );
-      next();
-    });
-  }
+  router.use(perIpLimit(deps.limiter, deps.limits));
   router.use(express.json({ limit: '64kb' }));
   router.use(v5Routes(deps).router);
   router.use((req, _res, next) =>

@@ -2,7 +2,7 @@ import { avroDecoder } from '../runtime/avro-decoder.js';
 import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Counter, Registry } from 'prom-client';
+import { Registry, type Counter } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import { registerValueSchema } from '../../lib/kafka/avro.js';
@@ -16,7 +16,7 @@ import type {
 } from '../../schemas/avro/records.js';
 import { defaultDownlinkPolicy, type DownlinkEffect, type DownlinkPolicy } from '../downlink/reduce.js';
 import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { processorMetrics } from '../runtime/metrics.js';
+import { counterOnce, processorMetrics } from '../runtime/metrics.js';
 import { startMqttOutboxRelay, type MqttOutboxRelay, type MqttPublisher } from '../runtime/mqtt-outbox.js';
 import { startOutboxRelay, writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
 import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
@@ -223,19 +223,11 @@ export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
   };
 }
 
-const counters = new WeakMap<Registry, Counter<'event'>>();
-
 /** `downlink_events_total{event}`: the downlink reducer's effects (send-downlink, downlink-confirmed, ...). */
 function downlinkCounter(registry: Registry): Counter<'event'> {
-  let counter = counters.get(registry);
-  if (!counter) {
-    counter = new Counter({
-      name: 'downlink_events_total',
-      help: 'Downlink queue effects: sends, confirmations, supersessions, skips, dead letters, unmatched outcomes',
-      labelNames: ['event'] as const,
-      registers: [registry],
-    });
-    counters.set(registry, counter);
-  }
-  return counter;
+  return counterOnce(registry, {
+    name: 'downlink_events_total',
+    help: 'Downlink queue effects: sends, confirmations, supersessions, skips, dead letters, unmatched outcomes',
+    labelNames: ['event'] as const,
+  });
 }

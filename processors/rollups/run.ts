@@ -2,7 +2,7 @@ import { avroDecoder } from '../runtime/avro-decoder.js';
 import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Counter, Registry } from 'prom-client';
+import { Registry, type Counter } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import { registerValueSchema } from '../../lib/kafka/avro.js';
@@ -11,7 +11,7 @@ import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
 import type { DeadLetterRecord, OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { processorMetrics } from '../runtime/metrics.js';
+import { counterOnce, processorMetrics } from '../runtime/metrics.js';
 import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
 import { startTicker } from '../shared/ticker.js';
 import { applyRollupChanges, applyRollupUplinks, tickRollups, type RollupResult } from './apply.js';
@@ -126,19 +126,11 @@ export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
   };
 }
 
-const counters = new WeakMap<Registry, Counter<'reason'>>();
-
 /** `rollup_records_ignored_total{reason}`: records without a site (no-site) or beyond the late horizon. */
 function ignoredCounter(registry: Registry): Counter<'reason'> {
-  let counter = counters.get(registry);
-  if (!counter) {
-    counter = new Counter({
-      name: 'rollup_records_ignored_total',
-      help: 'Records the rollups did not count: space without a site (no-site), older than the late horizon (late-dropped)',
-      labelNames: ['reason'] as const,
-      registers: [registry],
-    });
-    counters.set(registry, counter);
-  }
-  return counter;
+  return counterOnce(registry, {
+    name: 'rollup_records_ignored_total',
+    help: 'Records the rollups did not count: space without a site (no-site), older than the late horizon (late-dropped)',
+    labelNames: ['reason'] as const,
+  });
 }

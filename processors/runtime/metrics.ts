@@ -67,3 +67,23 @@ function createMetrics(registry: Registry) {
 export type ProcessorMetrics = ReturnType<typeof createMetrics>;
 
 const byRegistry = new WeakMap<Registry, ProcessorMetrics>();
+
+const extraCounters = new WeakMap<Registry, Map<string, Counter<string>>>();
+
+/**
+ * One counter per registry and name: processors started several times against one registry (tests, two
+ * consumers in one process) share it instead of failing on a duplicate registration.
+ */
+export function counterOnce<L extends string>(
+  registry: Registry,
+  config: { name: string; help: string; labelNames: readonly L[] },
+): Counter<L> {
+  let counters = extraCounters.get(registry);
+  if (!counters) extraCounters.set(registry, (counters = new Map()));
+  let counter = counters.get(config.name) as Counter<L> | undefined;
+  if (!counter) {
+    counter = new Counter({ ...config, registers: [registry] });
+    counters.set(config.name, counter as Counter<string>);
+  }
+  return counter;
+}
