@@ -137,6 +137,8 @@ const envSchema = z.object({
     .min(1_000)
     .default(15 * 60_000),
   LIVENESS_GATEWAY_SILENT_MINUTES: z.coerce.number().int().min(1).max(1_440).default(10),
+  LIVENESS_RAISE_MAX_LAG: z.coerce.number().int().min(0).default(1_000),
+  LIVENESS_RAISE_SETTLE_MS: z.coerce.number().int().min(0).default(60_000),
   MQTT_DOWNLINK_CLIENT_ID: z.string().default('parking-downlinks'),
   CONSOLE_DIST: z.string().default('dashboards/console/dist'),
   API_JWT_SECRET: z.string().min(32).optional(),
@@ -319,6 +321,8 @@ export function loadConfig(env: Env = process.env) {
       tickMaxItems: e.LIVENESS_TICK_MAX_ITEMS,
       deviceIntervalMs: e.LIVENESS_DEVICE_INTERVAL_MS,
       gatewaySilentMinutes: e.LIVENESS_GATEWAY_SILENT_MINUTES,
+      // Ticks raise only after the uplink consumer has been within maxLag records of the log end for settleMs.
+      raiseGate: { maxLag: e.LIVENESS_RAISE_MAX_LAG, settleMs: e.LIVENESS_RAISE_SETTLE_MS },
     },
     // Platform -> ChirpStack sync of devices and gateways (api/chirpstack-sync) over ChirpStack's gRPC API
     // (host:port, Bearer API token). Disabled when the URL or the token is empty.

@@ -79,6 +79,7 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
     tick: { everyMs: config.liveness.tickMs, maxItems: config.liveness.tickMaxItems },
     deviceIntervalMs: config.liveness.deviceIntervalMs,
     gatewaySilentMinutes: config.liveness.gatewaySilentMinutes,
+    raiseGate: config.liveness.raiseGate,
     options: { drainMs: config.shutdownGraceMs },
   });
   let draining = false;

@@ -13,7 +13,7 @@ import {
 import { createKafka } from '../../lib/kafka/client.js';
 import { createLogger } from '../../lib/logger.js';
 import { eventually, randomDevEui } from '../../lib/testing/fixtures.js';
-import { createTestTopic } from '../../lib/testing/kafka-control.js';
+import { createTestTopic, kafkaControl } from '../../lib/testing/kafka-control.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
 import type { LivenessAlertRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import { startLiveness, type Liveness } from './run.js';
@@ -179,6 +179,8 @@ beforeAll(async () => {
     gatewaySilentMinutes: 10,
     now: () => clock,
     options: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
+    // Caught up means no lag at all here; the first tick (at start, clock T0) opens the gate for T0 + 30 s.
+    raiseGate: { maxLag: 0, settleMs: 30_000 },
   });
 });
 
@@ -231,6 +233,35 @@ describe('liveness processor', () => {
     ]);
     expect((await alerts()).filter((a) => a.kind === 'gateway')).toEqual([
       { kind: 'gateway', entity_id: gwEui, raised_s: 1020, cleared_s: null },
+    ]);
+  });
+
+  it('raises nothing while the broker is unreachable, nor until the consumer has been caught up for settleMs', async () => {
+    // The device was last heard at 420 s and its alert (raised at 510 s) is open; make it heard and clear it, so
+    // a silence after the outage would raise a new alert.
+    await hear(1100);
+    await hear(1110);
+    expect((await alerts()).filter((a) => a.kind === 'device').map((a) => a.cleared_s)).toEqual([420, 1110]);
+    await kafkaControl(config.kafka.controlPort, 'down 1');
+    try {
+      // Silent past 90 s, but the processor cannot know what waits in the topic.
+      const during = await tickAt(1300);
+      expect(during).toMatchObject({ deferred: true, lag: null, alerts: [] });
+    } finally {
+      await kafkaControl(config.kafka.controlPort, 'up 1');
+    }
+    // Back and caught up (nothing was produced): the gate opens at 1310 s and stays shut for 30 s.
+    expect(
+      await eventually(
+        () => tickAt(1310),
+        (t) => t.deferred && t.lag === 0,
+      ),
+    ).toMatchObject({ alerts: [] });
+    expect(await tickAt(1339)).toMatchObject({ deferred: true, lag: 0, alerts: [] });
+    const open = await tickAt(1340);
+    expect(open.deferred).toBe(false);
+    expect(open.alerts.map((a) => `${a.kind}:${a.state}@${(a.time - T0) / S}`)).toEqual([
+      'device:raised@1200',
     ]);
   });
 });

@@ -1,9 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import {
+  closedGate,
   devicePolicy,
   gatewayPolicy,
   initialLivenessState,
+  observeLag,
   reduceLiveness,
+  type RaiseGate,
+  type RaiseGatePolicy,
   type LivenessEffect,
   type LivenessEvent,
   type LivenessPolicy,
@@ -110,5 +114,51 @@ describe('reduceLiveness', () => {
     expect(run(device, input, hourly).effects).toEqual(first);
     expect(first[1]?.alertId).toBe(first[0]?.eventId);
     expect(first[0]).toMatchObject({ kind: 'device', tenantId: 't1', id: 'D1', lastHeard: 0 });
+  });
+});
+
+describe('observeLag (the raise gate)', () => {
+  const policy: RaiseGatePolicy = { maxLag: 10, settleMs: 60_000 };
+  it.each([
+    {
+      name: 'a starting processor caught up at once waits settleMs before raising',
+      input: [
+        { now: 0, lag: 0 },
+        { now: 59_999, lag: 3 },
+        { now: 60_000, lag: 10 },
+      ],
+      mayRaise: [false, false, true],
+    },
+    {
+      name: 'a lag above maxLag closes the gate and the settle time starts over',
+      input: [
+        { now: 0, lag: 0 },
+        { now: 60_000, lag: 0 },
+        { now: 70_000, lag: 11 },
+        { now: 80_000, lag: 0 },
+        { now: 139_999, lag: 0 },
+        { now: 140_000, lag: 0 },
+      ],
+      mayRaise: [false, true, false, false, false, true],
+    },
+    {
+      name: 'an unknown lag (broker unreachable) closes the gate',
+      input: [
+        { now: 0, lag: 0 },
+        { now: 60_000, lag: null },
+        { now: 61_000, lag: 0 },
+        { now: 121_000, lag: 0 },
+      ],
+      mayRaise: [false, false, false, true],
+    },
+  ])('$name', ({ input, mayRaise }) => {
+    let gate: RaiseGate = closedGate;
+    const seen: boolean[] = [];
+    for (const observation of input) {
+      const result = observeLag(gate, observation, policy);
+      gate = result.gate;
+      seen.push(result.mayRaise);
+    }
+    expect(seen).toEqual(mayRaise);
   });
 });

@@ -11,11 +11,13 @@ import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
 import type { DeadLetterRecord, LivenessAlertRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { processorMetrics } from '../runtime/metrics.js';
+import { storedLag } from '../runtime/lag.js';
+import { counterOnce, processorMetrics } from '../runtime/metrics.js';
 import { startOutboxRelay, writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
 import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
 import { startTicker } from '../shared/ticker.js';
 import { applyLivenessUplinks, tickLiveness, type LivenessResult, type LivenessSettings } from './apply.js';
+import { closedGate, observeLag, type RaiseGatePolicy } from './reduce.js';
 
 export interface LivenessDeps {
   kafka: Kafka;
@@ -35,12 +37,25 @@ export interface LivenessDeps {
   options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
   /** Whether this instance also runs the outbox relay for the alerts topic (default true). */
   relay?: boolean;
+  /** When ticks may raise: caught up to at most `maxLag` records for `settleMs` (reduce.ts observeLag). */
+  raiseGate?: RaiseGatePolicy;
 }
+
+/** Defaults of the raise gate: within one fetch's worth of records, for a minute. */
+export const defaultRaiseGate: RaiseGatePolicy = { maxLag: 1_000, settleMs: 60_000 };
+
+/** A tick's outcome: what it raised, or why it raised nothing (the gate was closed; `lag` null = unknown). */
+export type LivenessTick = LivenessResult & { entities: number } & (
+    { deferred: false } | { deferred: true; lag: number | null }
+  );
 
 export type Liveness = Processor & {
   relay: OutboxRelay | undefined;
-  /** Runs one tick now (raises alerts of entities silent past their limit); returns what it did. */
-  tickOnce(): Promise<LivenessResult & { entities: number }>;
+  /**
+   * Runs one tick now: raises alerts of entities silent past their limit, unless the raise gate is closed (the
+   * consumer is behind, or was until less than `raiseGate.settleMs` ago); returns what it did.
+   */
+  tickOnce(): Promise<LivenessTick>;
 };
 
 /**
@@ -71,6 +86,15 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     encode: (record) => alerts.encode(record),
   };
   const producer = await connectProcessorProducer(deps.kafka);
+  const admin = deps.kafka.admin();
+  await admin.connect();
+  const gatePolicy = deps.raiseGate ?? defaultRaiseGate;
+  let gate = closedGate;
+  const deferredTicks = counterOnce(registry, {
+    name: 'liveness_ticks_deferred_total',
+    help: 'Liveness ticks that raised nothing because the uplink consumer was behind (or its lag unknown)',
+    labelNames: [],
+  });
   const relay =
     deps.relay === false
       ? undefined
@@ -99,14 +123,26 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     },
   });
 
-  async function tickOnce() {
+  async function tickOnce(): Promise<LivenessTick> {
+    const lag = await storedLag({
+      pool: deps.pipelinePool,
+      admin,
+      groupId: deps.groupId,
+      topic: deps.topics.uplinks,
+    });
+    const observed = observeLag(gate, { now: now(), lag }, gatePolicy);
+    gate = observed.gate;
+    if (!observed.mayRaise) {
+      deferredTicks.inc();
+      return { outbox: [], alerts: [], entities: 0, deferred: true, lag };
+    }
     const result = await withTransaction(deps.pipelinePool, async (client) => {
       const r = await tickLiveness(client, now(), deps.tick.maxItems, settings);
       await writeOutbox(client, r.outbox);
       return r;
     });
     if (result.outbox.length > 0) relay?.kick();
-    return result;
+    return { ...result, deferred: false };
   }
   const ticker = startTicker({
     name: 'liveness',
@@ -125,7 +161,13 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     tickOnce,
     async stop() {
       // Consumer and tick first (they write outbox rows), then the relay, then the producer they share.
-      await stopAll([{ stop: () => producer.disconnect() }, relay, ticker, processor]);
+      await stopAll([
+        { stop: () => producer.disconnect() },
+        { stop: () => admin.disconnect() },
+        relay,
+        ticker,
+        processor,
+      ]);
     },
   };
 }
