@@ -6,6 +6,7 @@ import {
   initialRollupState,
   reduceRollups,
   type BucketSize,
+  type HealthAccumulator,
   type HealthRow,
   type OccupancyRow,
   type RollupEffect,
@@ -16,9 +17,11 @@ import {
 
 /**
  * The I/O of the rollup reducer (processors/rollups/reduce.ts), inside one transaction each (the runtime's for
- * the two consumers, the tick's own). A record is routed to its space's site (spaces.site_id); the site's
- * rollup_states row holds the reducer's whole state and is its lock, taken in (tenant_id, site_id) order by one
- * upsert statement, so consumers and ticks of several instances serialise per site and cannot deadlock.
+ * the two consumers, the tick's own). A record is routed to its space's site (spaces.site_id). For occupancy
+ * changes and ticks, the site's rollup_states row holds the reducer's state (space changes, watermark) and is its
+ * lock, taken in (tenant_id, site_id) order by one upsert statement, so consumers and ticks of several instances
+ * serialise per site and cannot deadlock. Device health accumulators live on the health rows instead (see
+ * applyRollupUplinks), so uplinks never rewrite a site's state.
  *
  * Writes are upserts keyed by (tenant_id, space_id | site_id | dev_eui, bucket): replaying a record (the runtime's
  * fence makes that rare) or re-emitting a corrected bucket overwrites the row with the same or the corrected
@@ -63,7 +66,13 @@ export async function applyRollupChanges(
   );
 }
 
-/** Uplinks in: the device's health rows of the uplink's 5-minute and hourly buckets. */
+/**
+ * Uplinks in: the device's health rows of the uplink's 5-minute and hourly buckets. The accumulators live on the
+ * health rows (column `accumulator`), so a batch reads and writes only its own (device, bucket) rows, never the
+ * site's state: the site only lends its watermark (read without a lock; it only grows, and a stale one merely
+ * accepts an uplink at the horizon's edge) for the late-horizon check. One device's uplinks share a partition,
+ * so one consumer writes its rows at a time (the runtime's offset lock fences a rebalance).
+ */
 export async function applyRollupUplinks(
   client: PoolClient,
   uplinks: readonly UplinkRecord[],
@@ -73,11 +82,13 @@ export async function applyRollupUplinks(
     client,
     uplinks.flatMap((u) => (u.spaceId === null ? [] : [{ tenantId: u.tenantId, spaceId: u.spaceId }])),
   );
-  return applyEvents(
-    client,
-    uplinks.map((u) => {
-      const siteId = u.spaceId === null ? undefined : sites.get(`${u.tenantId}/${u.spaceId}`);
-      const event: RollupEvent = {
+  const routed: Array<{ key: SiteKey; event: Extract<RollupEvent, { type: 'uplink' }> }> = [];
+  for (const u of uplinks) {
+    const siteId = u.spaceId === null ? undefined : sites.get(`${u.tenantId}/${u.spaceId}`);
+    if (siteId === undefined) continue;
+    routed.push({
+      key: { tenantId: u.tenantId, siteId },
+      event: {
         type: 'uplink',
         eventId: u.eventId,
         devEui: u.devEui,
@@ -85,11 +96,114 @@ export async function applyRollupUplinks(
         batteryVolts: u.batteryVolts,
         rssi: u.rssi,
         snr: u.snr,
-      };
-      return siteId === undefined ? undefined : { key: { tenantId: u.tenantId, siteId }, event };
-    }),
-    policy,
+      },
+    });
+  }
+  const noSite = uplinks.length - routed.length;
+  if (routed.length === 0) return { rows: 0, ignored: { noSite, lateDropped: 0 } };
+  const watermarks = await siteWatermarks(
+    client,
+    routed.map((r) => r.key),
   );
+  const accumulators = await loadAccumulators(
+    client,
+    routed.map((r) => ({ tenantId: r.key.tenantId, devEui: r.event.devEui, at: r.event.at })),
+  );
+  // Per site, a state holding only its watermark and the accumulators this batch touches.
+  const states = new Map<string, RollupState>();
+  const effects: RollupEffect[] = [];
+  for (const { key, event } of routed) {
+    const k = siteKey(key);
+    let state = states.get(k);
+    if (!state) {
+      state = { ...initialRollupState(key.tenantId, key.siteId), watermark: watermarks.get(k) ?? null };
+      states.set(k, state);
+    }
+    if (!state.health[event.devEui]) {
+      const loaded = accumulators.get(`${key.tenantId}/${event.devEui}`);
+      state.health[event.devEui] = { '5m': { ...loaded?.['5m'] }, '1h': { ...loaded?.['1h'] } };
+    }
+    const result = reduceRollups(state, event, policy);
+    states.set(k, result.state);
+    effects.push(...result.effects);
+  }
+  const latest = new Map<string, Extract<RollupEffect, { type: 'upsert-device-health' }>>();
+  let lateDropped = 0;
+  for (const e of effects) {
+    if (e.type === 'late-dropped') lateDropped++;
+    else if (e.type === 'upsert-device-health')
+      latest.set(`${e.tenantId}/${e.devEui}/${e.size}/${e.bucketStart}`, e);
+  }
+  const rows = [...latest.values()];
+  const health = new Map(
+    [...states.values()].flatMap((state) =>
+      Object.entries(state.health).map(
+        ([devEui, buckets]) => [`${state.tenantId}/${devEui}`, buckets] as const,
+      ),
+    ),
+  );
+  const accumulatorOf = (e: (typeof rows)[number]) =>
+    health.get(`${e.tenantId}/${e.devEui}`)![e.size][e.bucketStart]!;
+  for (const size of ['5m', '1h'] as const) {
+    const ofSize = rows.filter((e) => e.size === size);
+    await upsertHealthRows(client, size, ofSize, ofSize.map(accumulatorOf));
+  }
+  return { rows: rows.length, ignored: { noSite, lateDropped } };
+}
+
+/** The watermark of each site's state (absent: the site has no state yet, so nothing is late). */
+async function siteWatermarks(client: PoolClient, keys: readonly SiteKey[]): Promise<Map<string, number>> {
+  const unique = [...new Map(keys.map((k) => [siteKey(k), k])).values()];
+  const { rows } = await client.query<{ tenant_id: string; site_id: string; watermark: number | null }>(
+    `SELECT r.tenant_id, r.site_id, (r.state->>'watermark')::float8 AS watermark
+       FROM rollup_states r JOIN unnest($1::uuid[], $2::uuid[]) AS k(t, s) ON r.tenant_id = k.t AND r.site_id = k.s`,
+    [unique.map((k) => k.tenantId), unique.map((k) => k.siteId)],
+  );
+  return new Map(
+    rows.flatMap((r) =>
+      r.watermark === null
+        ? []
+        : [[siteKey({ tenantId: r.tenant_id, siteId: r.site_id }), r.watermark] as const],
+    ),
+  );
+}
+
+/** The stored accumulators of the buckets these uplinks fall in, per `tenant/devEui`. */
+async function loadAccumulators(
+  client: PoolClient,
+  uplinks: ReadonlyArray<{ tenantId: string; devEui: string; at: number }>,
+): Promise<Map<string, RollupState['health'][string]>> {
+  const found = new Map<string, RollupState['health'][string]>();
+  for (const size of ['5m', '1h'] as const) {
+    const keys = new Map(
+      uplinks.map((u) => {
+        const bucket = bucketStartOf(u.at, size);
+        return [`${u.tenantId}/${u.devEui}/${bucket}`, { ...u, bucket }] as const;
+      }),
+    );
+    const list = [...keys.values()];
+    // Table names come from the constant map below, never from input.
+    const { rows } = await client.query<{
+      tenant_id: string;
+      dev_eui: string;
+      bucket_ms: number;
+      accumulator: HealthAccumulator;
+    }>(
+      `SELECT h.tenant_id, h.dev_eui, extract(epoch FROM h.bucket) * 1000 AS bucket_ms, h.accumulator
+         FROM ${healthTables[size]} h
+         JOIN unnest($1::uuid[], $2::text[], $3::float8[]) AS k(t, d, b)
+           ON h.tenant_id = k.t AND h.dev_eui = k.d AND h.bucket = to_timestamp(k.b / 1000.0)
+        WHERE h.accumulator IS NOT NULL`,
+      [list.map((k) => k.tenantId), list.map((k) => k.devEui), list.map((k) => k.bucket)],
+    );
+    for (const r of rows) {
+      const key = `${r.tenant_id}/${r.dev_eui}`;
+      const device = found.get(key) ?? { '5m': {}, '1h': {} };
+      device[size][Number(r.bucket_ms)] = r.accumulator;
+      found.set(key, device);
+    }
+  }
+  return found;
 }
 
 /**
@@ -178,11 +292,6 @@ async function reduceAndWrite(
       size,
       rows.flatMap((e) => (e.type === 'upsert-site-occupancy' && e.size === size ? [e] : [])),
       states,
-    );
-    await upsertHealthRows(
-      client,
-      size,
-      rows.flatMap((e) => (e.type === 'upsert-device-health' && e.size === size ? [e] : [])),
     );
   }
   await saveStates(client, states);
@@ -325,20 +434,22 @@ async function upsertHealthRows(
   client: PoolClient,
   size: BucketSize,
   rows: Array<Extract<RollupEffect, { type: 'upsert-device-health' }>>,
+  accumulators: HealthAccumulator[],
 ): Promise<void> {
   if (rows.length === 0) return;
   const col = (f: (r: HealthRow) => number | null) => rows.map((e) => f(e.row));
   await client.query(
     `INSERT INTO ${healthTables[size]} (tenant_id, bucket, dev_eui, uplinks, last_seen_at, battery_volts,
-                                        min_battery_volts, min_rssi, mean_rssi, min_snr, mean_snr)
-     SELECT t, to_timestamp(b / 1000.0), d, n, to_timestamp(ls / 1000.0), bv, bmin, rmin, ravg, smin, savg
+                                        min_battery_volts, min_rssi, mean_rssi, min_snr, mean_snr, accumulator)
+     SELECT t, to_timestamp(b / 1000.0), d, n, to_timestamp(ls / 1000.0), bv, bmin, rmin, ravg, smin, savg, acc
        FROM unnest($1::uuid[], $2::float8[], $3::text[], $4::int[], $5::float8[], $6::float8[], $7::float8[],
-                   $8::float8[], $9::float8[], $10::float8[], $11::float8[])
-            AS u(t, b, d, n, ls, bv, bmin, rmin, ravg, smin, savg)
+                   $8::float8[], $9::float8[], $10::float8[], $11::float8[], $12::jsonb[])
+            AS u(t, b, d, n, ls, bv, bmin, rmin, ravg, smin, savg, acc)
      ON CONFLICT (tenant_id, dev_eui, bucket) DO UPDATE SET
        uplinks = EXCLUDED.uplinks, last_seen_at = EXCLUDED.last_seen_at, battery_volts = EXCLUDED.battery_volts,
        min_battery_volts = EXCLUDED.min_battery_volts, min_rssi = EXCLUDED.min_rssi,
-       mean_rssi = EXCLUDED.mean_rssi, min_snr = EXCLUDED.min_snr, mean_snr = EXCLUDED.mean_snr`,
+       mean_rssi = EXCLUDED.mean_rssi, min_snr = EXCLUDED.min_snr, mean_snr = EXCLUDED.mean_snr,
+       accumulator = EXCLUDED.accumulator`,
     [
       rows.map((e) => e.tenantId),
       rows.map((e) => e.bucketStart),
@@ -351,6 +462,7 @@ async function upsertHealthRows(
       col((r) => r.rssiAvg),
       col((r) => r.snrMin),
       col((r) => r.snrAvg),
+      accumulators.map((a) => JSON.stringify(a)),
     ],
   );
 }

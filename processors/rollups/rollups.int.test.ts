@@ -335,6 +335,50 @@ describe('rollups processor', () => {
         mean_snr: 7,
       },
     ]);
+
+    // A later batch continues the buckets from the accumulators stored on the rows, not from the site's state.
+    const fourth = uplink(7, 3.3, -70, 11, 4);
+    await producer.send({
+      topic: topics.uplinks,
+      acks: -1,
+      messages: [{ key: fourth.devEui, value: await serde.encode(fourth) }],
+    });
+    await eventually(
+      async () => rollups.uplinks.applied(),
+      (n) => n === 4,
+    );
+    expect((await health('device_health_5m'))[1]).toEqual({
+      bucket: 5,
+      uplinks: 2,
+      last_seen: 7,
+      battery_volts: 3.3,
+      min_battery_volts: 3.3,
+      min_rssi: -80,
+      mean_rssi: -75,
+      min_snr: 9,
+      mean_snr: 10,
+    });
+    expect(await health('device_health_1h')).toEqual([
+      {
+        bucket: 0,
+        uplinks: 4,
+        last_seen: 7,
+        battery_volts: 3.3,
+        min_battery_volts: 3.3,
+        min_rssi: -100,
+        mean_rssi: -85,
+        min_snr: 5,
+        mean_snr: 8,
+      },
+    ]);
+    const { rows } = await pool.query<{ health: unknown; ids: number }>(
+      `SELECT r.state->'health' AS health,
+              (SELECT jsonb_array_length(h.accumulator->'eventIds') FROM device_health_1h h
+                WHERE h.tenant_id = r.tenant_id AND h.dev_eui = $2) AS ids
+         FROM rollup_states r WHERE r.tenant_id = $1`,
+      [tenantId, sensors.A],
+    );
+    expect(rows).toEqual([{ health: {}, ids: 4 }]);
   });
 
   it('replaying every record (a new consumer group from the start) leaves every row as it was', async () => {
@@ -369,7 +413,7 @@ describe('rollups processor', () => {
     try {
       await eventually(
         async () => [replay.changes.applied(), replay.uplinks.applied()],
-        ([changes, uplinks]) => changes === 8 && uplinks === 3,
+        ([changes, uplinks]) => changes === 8 && uplinks === 4,
       );
       expect(await snapshot()).toEqual(before);
     } finally {
