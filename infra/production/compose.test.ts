@@ -51,6 +51,29 @@ describe('production compose file', () => {
     }
   });
 
+  it("mounts Grafana's provisioning and dashboards from folders that exist, with every variable they read", () => {
+    const grafana = parse(readFileSync('infra/production/compose.yaml', 'utf8')) as {
+      services: { grafana: { volumes: string[]; environment: Record<string, string> } };
+    };
+    const mounts = grafana.services.grafana.volumes.flatMap((v) => {
+      const [from, to] = v.split(':');
+      return from!.startsWith('.') ? [[from!.replace('../../', ''), to!] as const] : [];
+    });
+    expect(mounts).toEqual([
+      ['dashboards/grafana/provisioning', '/etc/grafana/provisioning'],
+      ['dashboards/grafana/dashboards', '/var/lib/grafana/dashboards/parking'],
+    ]);
+    for (const [from] of mounts) expect(existsSync(from), from).toBe(true);
+    const provisioning = ['datasources/parking.yaml', 'dashboards/parking.yaml'].map((f) =>
+      readFileSync(`dashboards/grafana/provisioning/${f}`, 'utf8'),
+    );
+    const read = provisioning.flatMap((text) => [...text.matchAll(/\$\{(\w+)\}/g)].map((m) => m[1]!));
+    expect(read.length).toBeGreaterThan(0);
+    for (const variable of read)
+      expect(Object.keys(grafana.services.grafana.environment)).toContain(variable);
+    expect(provisioning[1]).toContain('path: /var/lib/grafana/dashboards/parking');
+  });
+
   it("lifts Mosquitto's per-client queue limit so QoS 1 bursts are not dropped", () => {
     expect(readFileSync('infra/production/mosquitto.conf', 'utf8')).toMatch(/^max_queued_messages 0$/m);
   });
