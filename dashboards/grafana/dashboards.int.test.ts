@@ -1,10 +1,10 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { readdirSync, readFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { loadConfig } from '../../lib/config.js';
-import { createAnalystLogin, dropAnalystLogin } from '../../lib/db/analyst-logins.js';
+import { connectAnalyst, type AnalystConnection } from '../../lib/testing/analyst.js';
 import { randomDevEui } from '../../lib/testing/fixtures.js';
 import { expandGrafanaSql } from './macros.js';
 
@@ -46,8 +46,8 @@ const H = 3_600_000;
 const T0 = Date.UTC(2026, 0, 5, 8, 0, 0);
 const iso = (ms: number) => new Date(ms).toISOString();
 let su: pg.Client;
+let connection: AnalystConnection;
 let analyst: pg.Client;
-let roleName: string;
 const ids = {
   a: randomUUID(),
   b: randomUUID(),
@@ -155,18 +155,12 @@ beforeAll(async () => {
       [tenantId, entity, T0 + 2 * H, T0 + H, cleared],
     );
 
-  const password = randomBytes(18).toString('base64url');
-  roleName = await createAnalystLogin(su, ids.a, `g_${run}`, password);
-  const url = new URL(config.postgres.migrateUrl);
-  url.username = roleName;
-  url.password = password;
-  analyst = new pg.Client({ connectionString: url.toString() });
-  await analyst.connect();
+  connection = await connectAnalyst(su, config.postgres.migrateUrl, ids.a, 'g');
+  analyst = connection.client;
 });
 
 afterAll(async () => {
-  await analyst?.end();
-  if (roleName) await dropAnalystLogin(su, roleName);
+  await connection?.close();
   await su?.end();
 });
 

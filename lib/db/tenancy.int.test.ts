@@ -1,4 +1,4 @@
-import { randomBytes, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../config.js';
@@ -6,7 +6,8 @@ import { isPlatformError } from '../errors.js';
 import { createTestTenant, randomDevEui, type TestTenant } from '../testing/fixtures.js';
 import { listTenantTables } from '../testing/rls-catalog.js';
 import { createRlsProbe, probeCalls, type RlsProbe } from '../testing/rls-probe.js';
-import { createAnalystLogin, dropAnalystLogin } from './analyst-logins.js';
+import { connectAnalyst, type AnalystConnection } from '../testing/analyst.js';
+import { createAnalystLogin } from './analyst-logins.js';
 import { withPlatformAdmin } from './platform-admin.js';
 import { createPool, type Pool } from './pool.js';
 import { withTenant, withTransaction } from './tenant.js';
@@ -91,22 +92,17 @@ describe('hypertable chunks', () => {
 });
 
 describe('analyst logins (Grafana)', () => {
-  let roleName: string;
+  let connection: AnalystConnection;
   let analyst: pg.Client;
+  let roleName: string;
 
   beforeAll(async () => {
-    const password = randomBytes(18).toString('base64url');
-    roleName = await createAnalystLogin(su, a.tenantId, `t_${randomUUID().slice(0, 8)}`, password);
-    const url = new URL(config.postgres.migrateUrl);
-    url.username = roleName;
-    url.password = password;
-    analyst = new pg.Client({ connectionString: url.toString() });
-    await analyst.connect();
+    connection = await connectAnalyst(su, config.postgres.migrateUrl, a.tenantId, 't');
+    ({ client: analyst, roleName } = connection);
   });
 
   afterAll(async () => {
-    await analyst?.end();
-    if (roleName) await dropAnalystLogin(su, roleName);
+    await connection?.close();
   });
 
   const visibleSpaceTenants = async () =>
