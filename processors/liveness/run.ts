@@ -1,21 +1,17 @@
-import { avroDecoder } from '../runtime/avro-decoder.js';
-import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import { registerValueSchema } from '../../lib/kafka/avro.js';
-import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
-import type { DeadLetterRecord, LivenessAlertRecord, UplinkRecord } from '../../schemas/avro/records.js';
-import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
+import type { LivenessAlertRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import { storedLag } from '../runtime/lag.js';
-import { counterOnce, processorMetrics } from '../runtime/metrics.js';
-import { startOutboxRelay, writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
-import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
-import { startTicker } from '../shared/ticker.js';
+import { startProcessorKit } from '../runtime/kit.js';
+import { counterOnce } from '../runtime/metrics.js';
+import { writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
+import type { Processor, ProcessorOptions } from '../runtime/processor.js';
 import { applyLivenessUplinks, tickLiveness, type LivenessResult, type LivenessSettings } from './apply.js';
 import { closedGate, observeLag, type RaiseGatePolicy } from './reduce.js';
 
@@ -66,18 +62,11 @@ export type Liveness = Processor & {
  */
 export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
   const { logger } = deps;
-  const registry = deps.metrics ?? new Registry();
-  const runtimeMetrics = processorMetrics(registry);
   const now = deps.now ?? Date.now;
   const alerts = await registerValueSchema<LivenessAlertRecord>(
     deps.registry,
     deps.topics.livenessAlerts,
     readAvroSchema('liveness-alert'),
-  );
-  const deadLetters = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    deps.topics.deadLetter,
-    readAvroSchema('dead-letter'),
   );
   const settings: LivenessSettings = {
     deviceIntervalMs: deps.deviceIntervalMs,
@@ -85,89 +74,71 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     alertsTopic: deps.topics.livenessAlerts,
     encode: (record) => alerts.encode(record),
   };
-  const producer = await connectProcessorProducer(deps.kafka);
-  const admin = deps.kafka.admin();
-  await admin.connect();
-  const gatePolicy = deps.raiseGate ?? defaultRaiseGate;
-  let gate = closedGate;
-  const deferredTicks = counterOnce(registry, {
-    name: 'liveness_ticks_deferred_total',
-    help: 'Liveness ticks that raised nothing because the uplink consumer was behind (or its lag unknown)',
-    labelNames: [],
-  });
-  const relay =
-    deps.relay === false
-      ? undefined
-      : await startOutboxRelay({
-          pool: deps.pipelinePool,
-          producer,
-          logger,
-          metrics: runtimeMetrics,
-          topics: [deps.topics.livenessAlerts],
-        });
-  const processor = await startProcessor<UplinkRecord>({
+  const kit = await startProcessorKit({
     kafka: deps.kafka,
+    registry: deps.registry,
     pool: deps.pipelinePool,
     logger,
-    registry,
-    deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
-    onOutbox: () => relay?.kick(),
-    options: { ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
-    handler: {
+    metrics: deps.metrics,
+    deadLetterTopic: deps.topics.deadLetter,
+    relayTopics: deps.relay === false ? [] : [deps.topics.livenessAlerts],
+  });
+  try {
+    const admin = deps.kafka.admin();
+    await admin.connect();
+    kit.add({ stop: () => admin.disconnect() });
+    const gatePolicy = deps.raiseGate ?? defaultRaiseGate;
+    let gate = closedGate;
+    const deferredTicks = counterOnce(kit.metrics, {
+      name: 'liveness_ticks_deferred_total',
+      help: 'Liveness ticks that raised nothing because the uplink consumer was behind (or its lag unknown)',
+      labelNames: [],
+    });
+    const processor = await kit.consume<UplinkRecord>({
       name: 'liveness',
-      decode: avroDecoder<UplinkRecord>(deps.registry, 'an uplink record'),
+      groupId: deps.groupId,
+      topic: deps.topics.uplinks,
+      what: 'an uplink record',
+      options: deps.options,
       async apply(client, uplinks) {
         const result = await applyLivenessUplinks(client, uplinks, settings);
         return { outbox: result.outbox };
       },
-    },
-  });
+    });
 
-  async function tickOnce(): Promise<LivenessTick> {
-    const lag = await storedLag({
-      pool: deps.pipelinePool,
-      admin,
-      groupId: deps.groupId,
-      topic: deps.topics.uplinks,
-    });
-    const observed = observeLag(gate, { now: now(), lag }, gatePolicy);
-    gate = observed.gate;
-    if (!observed.mayRaise) {
-      deferredTicks.inc();
-      return { outbox: [], alerts: [], entities: 0, deferred: true, lag };
-    }
-    const result = await withTransaction(deps.pipelinePool, async (client) => {
-      const r = await tickLiveness(client, now(), deps.tick.maxItems, settings);
-      await writeOutbox(client, r.outbox);
-      return r;
-    });
-    if (result.outbox.length > 0) relay?.kick();
-    return { ...result, deferred: false };
+    const tickOnce = async (): Promise<LivenessTick> => {
+      const lag = await storedLag({
+        pool: deps.pipelinePool,
+        admin,
+        groupId: deps.groupId,
+        topic: deps.topics.uplinks,
+      });
+      const observed = observeLag(gate, { now: now(), lag }, gatePolicy);
+      gate = observed.gate;
+      if (!observed.mayRaise) {
+        deferredTicks.inc();
+        return { outbox: [], alerts: [], entities: 0, deferred: true, lag };
+      }
+      const result = await withTransaction(deps.pipelinePool, async (client) => {
+        const r = await tickLiveness(client, now(), deps.tick.maxItems, settings);
+        await writeOutbox(client, r.outbox);
+        return r;
+      });
+      if (result.outbox.length > 0) kit.relay?.kick();
+      return { ...result, deferred: false };
+    };
+    kit.tick({ name: 'liveness', everyMs: deps.tick.everyMs, step: tickOnce });
+    logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'liveness running');
+
+    return {
+      applied: () => processor.applied(),
+      assigned: () => processor.assigned(),
+      relay: kit.relay,
+      tickOnce,
+      stop: kit.stop,
+    };
+  } catch (error) {
+    await kit.stop();
+    throw error;
   }
-  const ticker = startTicker({
-    name: 'liveness',
-    everyMs: deps.tick.everyMs,
-    step: tickOnce,
-    logger,
-    onError: () =>
-      runtimeMetrics.errors.inc({ processor: 'liveness-tick', code: 'DB_UNAVAILABLE', handling: 'retried' }),
-  });
-  logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'liveness running');
-
-  return {
-    applied: () => processor.applied(),
-    assigned: () => processor.assigned(),
-    relay,
-    tickOnce,
-    async stop() {
-      // Consumer and tick first (they write outbox rows), then the relay, then the producer they share.
-      await stopAll([
-        { stop: () => producer.disconnect() },
-        { stop: () => admin.disconnect() },
-        relay,
-        ticker,
-        processor,
-      ]);
-    },
-  };
 }

@@ -1,19 +1,14 @@
-import { avroDecoder } from '../runtime/avro-decoder.js';
-import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Registry, type Counter } from 'prom-client';
+import type { Registry } from 'prom-client';
+import { type Counter } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
-import { registerValueSchema } from '../../lib/kafka/avro.js';
-import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
-import { readAvroSchema } from '../../schemas/catalog.js';
-import type { DeadLetterRecord, OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
-import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { counterOnce, processorMetrics } from '../runtime/metrics.js';
-import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
-import { startTicker } from '../shared/ticker.js';
+import type { OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
+import { startProcessorKit } from '../runtime/kit.js';
+import { counterOnce } from '../runtime/metrics.js';
+import type { Processor, ProcessorOptions } from '../runtime/processor.js';
 import { applyRollupChanges, applyRollupUplinks, tickRollups, type RollupResult } from './apply.js';
 import { defaultRollupPolicy, type RollupPolicy } from './reduce.js';
 
@@ -50,80 +45,59 @@ export interface Rollups {
  */
 export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
   const { logger } = deps;
-  const registry = deps.metrics ?? new Registry();
   const now = deps.now ?? Date.now;
   const policy: RollupPolicy = { ...defaultRollupPolicy, ...deps.policy };
-  const ignored = ignoredCounter(registry);
+  const kit = await startProcessorKit({
+    kafka: deps.kafka,
+    registry: deps.registry,
+    pool: deps.pipelinePool,
+    logger,
+    metrics: deps.metrics,
+    deadLetterTopic: deps.topics.deadLetter,
+  });
+  const ignored = ignoredCounter(kit.metrics);
   const count = (r: RollupResult) => {
     if (r.ignored.noSite > 0) ignored.inc({ reason: 'no-site' }, r.ignored.noSite);
     if (r.ignored.lateDropped > 0) ignored.inc({ reason: 'late-dropped' }, r.ignored.lateDropped);
   };
-  const deadLetters = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    deps.topics.deadLetter,
-    readAvroSchema('dead-letter'),
-  );
-  const producer = await connectProcessorProducer(deps.kafka);
-  const common = {
-    kafka: deps.kafka,
-    pool: deps.pipelinePool,
-    logger,
-    registry,
-    deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
-  };
-  const decoder = <T>(what: string) => avroDecoder<T>(deps.registry, what);
-
-  const changes = await startProcessor<OccupancyChangeRecord>({
-    ...common,
-    options: { ...deps.options, groupId: deps.groupIds.changes, topic: deps.topics.occupancyChanges },
-    handler: {
+  try {
+    const changes = await kit.consume<OccupancyChangeRecord>({
       name: 'rollups',
-      decode: decoder('an occupancy-change record'),
+      groupId: deps.groupIds.changes,
+      topic: deps.topics.occupancyChanges,
+      what: 'an occupancy-change record',
+      options: deps.options,
       async apply(client, records) {
         count(await applyRollupChanges(client, records, policy));
         return { outbox: [] };
       },
-    },
-  });
-  const uplinks = await startProcessor<UplinkRecord>({
-    ...common,
-    options: { ...deps.options, groupId: deps.groupIds.uplinks, topic: deps.topics.uplinks },
-    handler: {
+    });
+    const uplinks = await kit.consume<UplinkRecord>({
       name: 'rollups-health',
-      decode: decoder('an uplink record'),
+      groupId: deps.groupIds.uplinks,
+      topic: deps.topics.uplinks,
+      what: 'an uplink record',
+      options: deps.options,
       async apply(client, records) {
         count(await applyRollupUplinks(client, records, policy));
         return { outbox: [] };
       },
-    },
-  });
+    });
 
-  async function tickOnce() {
-    const result = await withTransaction(deps.pipelinePool, (client) =>
-      tickRollups(client, now(), deps.tick.maxItems, policy),
-    );
-    count(result);
-    return result;
+    const tickOnce = async () => {
+      const result = await withTransaction(deps.pipelinePool, (client) =>
+        tickRollups(client, now(), deps.tick.maxItems, policy),
+      );
+      count(result);
+      return result;
+    };
+    kit.tick({ name: 'rollups', everyMs: deps.tick.everyMs, step: tickOnce });
+    logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'rollups running');
+    return { changes, uplinks, tickOnce, stop: kit.stop };
+  } catch (error) {
+    await kit.stop();
+    throw error;
   }
-  const runtimeMetrics = processorMetrics(registry);
-  const ticker = startTicker({
-    name: 'rollups',
-    everyMs: deps.tick.everyMs,
-    step: tickOnce,
-    logger,
-    onError: () =>
-      runtimeMetrics.errors.inc({ processor: 'rollups-tick', code: 'DB_UNAVAILABLE', handling: 'retried' }),
-  });
-  logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'rollups running');
-
-  return {
-    changes,
-    uplinks,
-    tickOnce,
-    async stop() {
-      await stopAll([{ stop: () => producer.disconnect() }, ticker, uplinks, changes]);
-    },
-  };
 }
 
 /** `rollup_records_ignored_total{reason}`: records without a site (no-site) or beyond the late horizon. */
