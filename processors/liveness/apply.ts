@@ -75,6 +75,7 @@ export async function applyLivenessUplinks(
   const effects: LivenessEffect[] = [];
   for (const h of heard) reduceInto(entities, h.key, { type: 'heard', at: h.at }, effects);
   await saveEntities(client, entities);
+  await recordLastSeen(client, entities);
   return writeAlerts(client, effects, settings);
 }
 
@@ -222,6 +223,36 @@ async function saveEntities(client: PoolClient, entities: Map<string, Entity>): 
       all.map(nextCheckAt),
     ],
   );
+}
+
+/**
+ * The entities' last heard times onto the rows the API and the dashboards read (`last_seen_at` of
+ * sensor_devices / display_devices for a device, of gateways for a gateway; telemetry columns, not audited),
+ * never moved back by an out-of-order frame. The entities' liveness_states rows are locked by this transaction,
+ * so two consumers sharing a gateway update its row one after the other.
+ */
+async function recordLastSeen(client: PoolClient, entities: Map<string, Entity>): Promise<void> {
+  const heard = [...entities.values()].filter(
+    (e): e is Entity & { state: { tenantId: string; lastHeard: number } } =>
+      e.state.tenantId !== null && e.state.lastHeard !== null,
+  );
+  const targets = [
+    { table: 'sensor_devices', column: 'dev_eui', kind: 'device' },
+    { table: 'display_devices', column: 'dev_eui', kind: 'device' },
+    { table: 'gateways', column: 'gw_eui', kind: 'gateway' },
+  ] as const;
+  for (const { table, column, kind } of targets) {
+    const rows = heard.filter((e) => e.state.kind === kind);
+    if (rows.length === 0) continue;
+    // Table and column names come from the constant list above, never from input.
+    await client.query(
+      `UPDATE ${table} d SET last_seen_at = to_timestamp(u.at / 1000.0)
+         FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS u(t, id, at)
+        WHERE d.tenant_id = u.t AND d.${column} = u.id
+          AND (d.last_seen_at IS NULL OR d.last_seen_at < to_timestamp(u.at / 1000.0))`,
+      [rows.map((e) => e.state.tenantId), rows.map((e) => e.state.id), rows.map((e) => e.state.lastHeard)],
+    );
+  }
 }
 
 async function writeAlerts(

@@ -83,9 +83,24 @@ async function hear(atS: number): Promise<void> {
   );
 }
 
+/** The last seen times the API reads (sensor_devices, gateways), epoch ms. */
+async function lastSeen(): Promise<{ device: number | null; gateway: number | null }> {
+  const { rows } = await pool.query<{ device: Date | null; gateway: Date | null }>(
+    `SELECT (SELECT last_seen_at FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2) AS device,
+            (SELECT last_seen_at FROM gateways WHERE tenant_id = $1 AND gw_eui = $3) AS gateway`,
+    [tenantId, devEui, gwEui],
+  );
+  return { device: rows[0]!.device?.getTime() ?? null, gateway: rows[0]!.gateway?.getTime() ?? null };
+}
+
+/**
+ * One tick at `atS`, with only this test's tenant's alerts: the tick serves every tenant, and earlier runs on the
+ * same database leave entities due at the same (fixed) test times.
+ */
 async function tickAt(atS: number) {
   clock = T0 + atS * S;
-  return liveness.tickOnce();
+  const tick = await liveness.tickOnce();
+  return { ...tick, alerts: tick.alerts.filter((a) => a.tenantId === tenantId) };
 }
 
 async function alerts() {
@@ -179,8 +194,9 @@ beforeAll(async () => {
     gatewaySilentMinutes: 10,
     now: () => clock,
     options: { sessionTimeoutMs: 6_000, heartbeatIntervalMs: 500 },
-    // Caught up means no lag at all here; the first tick (at start, clock T0) opens the gate for T0 + 30 s.
-    raiseGate: { maxLag: 0, settleMs: 30_000 },
+    // The first tick (at start, clock T0; the test's first uplink may still be in flight) opens the gate, and
+    // ticks raise from T0 + 30 s.
+    raiseGate: { maxLag: 10, settleMs: 30_000 },
   });
 });
 
@@ -194,6 +210,7 @@ afterAll(async () => {
 describe('liveness processor', () => {
   it('raises one alert for a device silent past its interval, does not spam while it flaps, clears when heard again', async () => {
     await hear(0);
+    expect(await lastSeen()).toEqual({ device: T0, gateway: T0 });
     expect((await tickAt(89)).alerts).toEqual([]);
     const raised = await tickAt(91);
     expect(raised.alerts.map((a) => [a.kind, a.state, (a.time - T0) / S])).toEqual([
@@ -213,6 +230,10 @@ describe('liveness processor', () => {
     expect(await alerts()).toEqual([{ kind: 'device', entity_id: devEui, raised_s: 90, cleared_s: null }]);
     await hear(420);
     expect(await alerts()).toEqual([{ kind: 'device', entity_id: devEui, raised_s: 90, cleared_s: 420 }]);
+    expect(await lastSeen()).toEqual({ device: T0 + 420 * S, gateway: T0 + 420 * S });
+    // A late frame (network time before the last one) does not move last seen back.
+    await hear(415);
+    expect(await lastSeen()).toEqual({ device: T0 + 420 * S, gateway: T0 + 420 * S });
     expect(await outboxStates()).toEqual(['device:raised@90', 'device:cleared@420']);
 
     const published = await readTopic(2);

@@ -107,20 +107,22 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     });
 
     const tickOnce = async (): Promise<LivenessTick> => {
+      // The tick's time is when it starts (the lag is measured at about that time).
+      const at = now();
       const lag = await storedLag({
         pool: deps.pipelinePool,
         admin,
         groupId: deps.groupId,
         topic: deps.topics.uplinks,
       });
-      const observed = observeLag(gate, { now: now(), lag }, gatePolicy);
+      const observed = observeLag(gate, { now: at, lag }, gatePolicy);
       gate = observed.gate;
       if (!observed.mayRaise) {
         deferredTicks.inc();
         return { outbox: [], alerts: [], entities: 0, deferred: true, lag };
       }
       const result = await withTransaction(deps.pipelinePool, async (client) => {
-        const r = await tickLiveness(client, now(), deps.tick.maxItems, settings);
+        const r = await tickLiveness(client, at, deps.tick.maxItems, settings);
         await writeOutbox(client, r.outbox);
         return r;
       });
