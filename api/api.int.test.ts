@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { Server } from 'node:http';
 import { validate } from '@readme/openapi-parser';
 import { Redis } from 'ioredis';
@@ -195,6 +195,12 @@ describe('authentication and the auth matrix', () => {
       ['no token (devices)', call('GET', `/devices/${a.devEui}`), 401],
       ['other tenant (device)', call('GET', `/devices/${b.devEui}`, { token: accessToken }), 404],
       ['other tenant (member)', call('GET', `/members/${users.ownerB.id}`, { key: adminKey }), 404],
+      ['wrong role (invites)', call('GET', '/invites', { token: accessToken }), 403],
+      ['wrong scope (invites)', call('POST', '/invites', { key: a.apiKey, body: {} }), 403],
+      ['no token (invites)', call('GET', '/invites'), 401],
+      ['wrong role (delete device)', call('DELETE', `/devices/${a.devEui}`, { token: accessToken }), 403],
+      ['wrong scope (delete gateway)', call('DELETE', `/gateways/${a.devEui}`, { key: a.apiKey }), 403],
+      ['other tenant (delete device)', call('DELETE', `/devices/${b.devEui}`, { key: adminKey }), 404],
     ];
     for (const [name, pending, status] of cases) {
       const r = await pending;
@@ -509,6 +515,46 @@ describe('devices, gateways, reservations, displays, downlinks, webhook secrets,
     expect(Array.isArray(types['data'])).toBe(true);
   });
 
+  it('devices and gateways: deleting removes them, audited, and marks them for deletion from ChirpStack', async () => {
+    const { accessToken: t } = await login(users.ownerA.email);
+    const syncItem = async (kind: string, eui: string) =>
+      (
+        await su.query<{ status: string; version: string }>(
+          'SELECT status, version FROM chirpstack_sync_items WHERE tenant_id = $1 AND kind = $2 AND eui = $3',
+          [a.tenantId, kind, eui],
+        )
+      ).rows[0];
+    const sensor = randomDevEui();
+    await step(t, 'POST', '/devices', 201, { body: { devEui: sensor, kind: 'sensor' } });
+    await su.query(
+      "UPDATE chirpstack_sync_items SET status = 'synced', in_chirpstack = true WHERE tenant_id = $1 AND eui = $2",
+      [a.tenantId, sensor],
+    );
+    await step(t, 'DELETE', `/devices/${sensor.toLowerCase()}`, 204, { audit: ['sensor_devices', 'delete'] });
+    await step(t, 'GET', `/devices/${sensor}`, 404);
+    await step(t, 'DELETE', `/devices/${sensor}`, 404);
+    expect(await syncItem('device', sensor)).toEqual({ status: 'pending', version: '2' });
+
+    const gateway = randomDevEui();
+    await su.query("INSERT INTO gateways (tenant_id, gw_eui, name) VALUES ($1, $2, 'gone')", [
+      a.tenantId,
+      gateway,
+    ]);
+    await step(t, 'DELETE', `/gateways/${gateway}`, 204, { audit: ['gateways', 'delete'] });
+    await step(t, 'DELETE', `/gateways/${gateway}`, 404);
+    expect(await syncItem('gateway', gateway)).toEqual({ status: 'pending', version: '2' });
+
+    // A display that downlinks were queued for keeps its history: 409, archive it instead.
+    const display = randomDevEui();
+    await step(t, 'POST', '/devices', 201, { body: { devEui: display, kind: 'display' } });
+    await su.query(
+      `INSERT INTO downlink_jobs (tenant_id, dev_eui, f_port, payload, reason, dedupe_key)
+       VALUES ($1, $2, 10, '\\x01', 'manual', $3)`,
+      [a.tenantId, display, `del-${randomUUID()}`],
+    );
+    await step(t, 'DELETE', `/devices/${display}`, 409);
+  });
+
   it('gateways: online status and stats', async () => {
     const tenant = await createTestTenant();
     const { accessToken: t } = await login((await makeUser('gw', [[tenant.tenantId, 'viewer']])).email);
@@ -687,6 +733,147 @@ describe('devices, gateways, reservations, displays, downlinks, webhook secrets,
   });
 });
 
+describe('invites', () => {
+  const accept = (body: Record<string, unknown>, token?: string) =>
+    call('POST', '/auth/invites/accept', { body, ...(token ? { token } : {}) });
+
+  it('an admin invites an email with a role; a new user accepts once with a password, audited as itself', async () => {
+    const tenant = await createTestTenant();
+    const owner = await makeUser('i-owner', [[tenant.tenantId, 'owner']]);
+    const adminUser = await makeUser('i-admin', [[tenant.tenantId, 'admin']]);
+    const asAdmin = (await login(adminUser.email)).accessToken;
+    const asOwner = (await login(owner.email)).accessToken;
+    const email = `newbie-${randomUUID().slice(0, 8)}@example.test`;
+    const requestId = `inv-${randomUUID()}`;
+    const created = await call('POST', '/invites', {
+      token: asAdmin,
+      body: { email: email.toUpperCase(), role: 'operator' },
+      requestId,
+    });
+    expect(created.status).toBe(201);
+    const token = created.body['token'] as string;
+    expect(token.startsWith(`inv_${tenant.tenantId}_`)).toBe(true);
+    expect(created.body['invite']).toMatchObject({
+      email,
+      role: 'operator',
+      status: 'pending',
+      invitedBy: adminUser.id,
+      acceptedAt: null,
+    });
+    expect(await auditRows(tenant.tenantId, requestId)).toEqual([
+      { actor_type: 'user', actor_id: adminUser.id, action: 'create', entity: 'member_invites' },
+    ]);
+    expect(
+      (await call('POST', '/invites', { token: asAdmin, body: { email: 'x@example.test', role: 'owner' } }))
+        .status,
+    ).toBe(403);
+    expect(
+      (await call('POST', '/invites', { token: asOwner, body: { email: 'x@example.test', role: 'owner' } }))
+        .status,
+    ).toBe(201);
+    expect(
+      (await call('POST', '/invites', { token: asOwner, body: { email: adminUser.email, role: 'viewer' } }))
+        .status,
+    ).toBe(409);
+    const listed = await call('GET', '/invites?status=pending&sort=email', { token: asAdmin });
+    expect((listed.body['data'] as Array<{ email: string }>).map((i) => i.email)).toEqual([
+      email,
+      'x@example.test',
+    ]);
+    expect(JSON.stringify(listed.body)).not.toContain(token);
+
+    const noPassword = await accept({ token });
+    expect(noPassword.status).toBe(400);
+    const acceptId = `acc-${randomUUID()}`;
+    const accepted = await call('POST', '/auth/invites/accept', {
+      body: { token, password, name: 'Newbie' },
+      requestId: acceptId,
+    });
+    expect(accepted.status).toBe(201);
+    expect(accepted.body).toMatchObject({ tenantId: tenant.tenantId, role: 'operator', userCreated: true });
+    const newUser = accepted.body['userId'] as string;
+    const audited = (await auditRows(tenant.tenantId, acceptId)).map((r) => [r.actor_id, r.action, r.entity]);
+    expect(audited.sort()).toEqual(
+      [
+        [newUser, 'create', 'memberships'],
+        [newUser, 'update', 'member_invites'],
+      ].sort(),
+    );
+    const session = await login(email, tenant.tenantId);
+    expect(session.tenantId).toBe(tenant.tenantId);
+    const me = await call('GET', '/me', { token: session.accessToken });
+    expect(me.body).toMatchObject({ kind: 'member', userId: newUser, role: 'operator' });
+    expect((await accept({ token, password })).status).toBe(409);
+    const after = await call('GET', '/invites?status=accepted', { token: asAdmin });
+    expect(after.body['data']).toMatchObject([{ email, status: 'accepted', acceptedBy: newUser }]);
+  });
+
+  it('an existing user accepts logged in; without a token its email is 409, another user is 403', async () => {
+    const tenant = await createTestTenant();
+    const adminUser = await makeUser('i-admin2', [[tenant.tenantId, 'admin']]);
+    const joiner = await makeUser('i-joiner', [[a.tenantId, 'viewer']]);
+    const asAdmin = (await login(adminUser.email)).accessToken;
+    const invite = async (email: string) =>
+      (await call('POST', '/invites', { token: asAdmin, body: { email, role: 'viewer' } })).body[
+        'token'
+      ] as string;
+    const token = await invite(joiner.email);
+    expect((await accept({ token, password })).status).toBe(409);
+    const other = (await login(users.ownerA.email)).accessToken;
+    expect((await accept({ token }, other)).status).toBe(403);
+    expect((await accept({ token }, 'not.a.jwt')).status).toBe(401);
+    const asJoiner = (await login(joiner.email)).accessToken;
+    // Not a member yet: the tenant is refused.
+    expect((await call('GET', '/tenant', { token: asJoiner, tenant: tenant.tenantId })).status).toBe(403);
+    const accepted = await accept({ token }, asJoiner);
+    expect(accepted.status).toBe(201);
+    expect(accepted.body).toMatchObject({ userId: joiner.id, role: 'viewer', userCreated: false });
+    // The same access token now acts in the new tenant: memberships are read on every request.
+    const inTenant = await call('GET', '/tenant', { token: asJoiner, tenant: tenant.tenantId });
+    expect(inTenant.body).toMatchObject({ id: tenant.tenantId });
+    expect((await accept({ token }, asJoiner)).status).toBe(409);
+  });
+
+  it('revoked, replaced, expired, unknown and malformed tokens are refused; revoking twice is harmless', async () => {
+    const tenant = await createTestTenant();
+    const adminUser = await makeUser('i-admin3', [[tenant.tenantId, 'admin']]);
+    const asAdmin = (await login(adminUser.email)).accessToken;
+    const email = `r-${randomUUID().slice(0, 8)}@example.test`;
+    const first = await call('POST', '/invites', { token: asAdmin, body: { email, role: 'viewer' } });
+    const second = await call('POST', '/invites', { token: asAdmin, body: { email, role: 'admin' } });
+    expect((await accept({ token: first.body['token'], password })).status).toBe(409);
+    const secondId = (second.body['invite'] as { id: string }).id;
+    expect((await call('DELETE', `/invites/${secondId}`, { token: asAdmin })).status).toBe(204);
+    expect((await call('DELETE', `/invites/${secondId}`, { token: asAdmin })).status).toBe(204);
+    expect((await accept({ token: second.body['token'], password })).status).toBe(409);
+    const revoked = await call('GET', '/invites?status=revoked', { token: asAdmin });
+    expect((revoked.body['data'] as Array<{ id: string }>).map((i) => i.id).sort()).toEqual(
+      [(first.body['invite'] as { id: string }).id, secondId].sort(),
+    );
+    const late = await call('POST', '/invites', {
+      token: asAdmin,
+      body: { email: `late-${randomUUID().slice(0, 8)}@example.test`, role: 'viewer', expiresInHours: 1 },
+    });
+    await su.query(
+      `UPDATE member_invites SET created_at = now() - interval '2 hours', expires_at = now() - interval '1 hour'
+        WHERE tenant_id = $1 AND id = $2`,
+      [tenant.tenantId, (late.body['invite'] as { id: string }).id],
+    );
+    expect((await accept({ token: late.body['token'], password })).status).toBe(409);
+    expect((await call('GET', '/invites?status=expired', { token: asAdmin })).body['data']).toMatchObject([
+      { id: (late.body['invite'] as { id: string }).id, status: 'expired' },
+    ]);
+    const unknown = `inv_${tenant.tenantId}_${'A'.repeat(43)}`;
+    expect((await accept({ token: unknown, password })).status).toBe(404);
+    expect((await accept({ token: 'nope', password })).status).toBe(404);
+    const memberCount = await su.query<{ n: number }>(
+      'SELECT count(*)::int AS n FROM memberships WHERE tenant_id = $1',
+      [tenant.tenantId],
+    );
+    expect(memberCount.rows[0]!.n).toBe(1);
+  });
+});
+
 describe('lists', () => {
   it('page with a cursor, filter and sort the same way', async () => {
     const { accessToken } = await login(users.ownerA.email);
@@ -769,6 +956,11 @@ describe('cross-tenant walk', () => {
          VALUES ($1, $2, 'maintenance', now() + interval '1 hour') RETURNING id`,
         [b.tenantId, b.spaceId],
       ),
+      inviteId: await one(
+        `INSERT INTO member_invites (tenant_id, email, role, token_hash, expires_at)
+         VALUES ($1, $2, 'admin', $3, now() + interval '1 day') RETURNING id`,
+        [b.tenantId, `walk-${randomUUID().slice(0, 8)}@example.test`, randomBytes(32)],
+      ),
       jobId: await one(
         `INSERT INTO downlink_jobs (tenant_id, dev_eui, f_port, payload, reason, dedupe_key)
          VALUES ($1, $2, 10, '\\x01', 'manual', $3) RETURNING id`,
@@ -787,6 +979,7 @@ describe('cross-tenant walk', () => {
       'POST /api-keys': { name: 'walk', scopes: ['spaces:read'] },
       'PATCH /tenant': { name: 'Tenant A' },
       'POST /members': { email: `nobody-${randomUUID().slice(0, 8)}@example.test`, role: 'viewer' },
+      'POST /invites': { email: `walk-${randomUUID().slice(0, 8)}@example.test`, role: 'viewer' },
       'PATCH /members/{userId}': { role: 'viewer' },
       'POST /devices': { devEui: randomDevEui(), kind: 'sensor' },
       'PATCH /devices/{devEui}': { name: 'stolen' },
@@ -844,6 +1037,11 @@ describe('cross-tenant walk', () => {
       bIds['keyId'],
     ]);
     expect(key.rows[0]).toMatchObject({ revoked_at: null });
+    const invite = await su.query(
+      'SELECT revoked_at, accepted_at FROM member_invites WHERE tenant_id = $1 AND id = $2',
+      [b.tenantId, bIds['inviteId']],
+    );
+    expect(invite.rows[0]).toEqual({ revoked_at: null, accepted_at: null });
     const untouched = await su.query<{ r: string; p: string; o: string | null; g: string; m: string }>(
       `SELECT (SELECT status FROM reservations WHERE tenant_id = $1 AND id = $2) AS r,
               (SELECT name FROM display_policies WHERE tenant_id = $1 AND id = $3) AS p,
@@ -876,6 +1074,38 @@ describe('rate limits', () => {
       expect(last!.headers.get('ratelimit-remaining')).toBe('0');
       expect(last!.headers.get('content-type')).toContain('application/problem+json');
       expect((await get(b.apiKey)).status).toBe(200);
+    } finally {
+      await closeServer(limited.server);
+    }
+  });
+
+  it('per IP with credentials: one Redis round trip with the caller; over the address limit 429 even with a bad key', async () => {
+    const limits = { windowS: 60, perIp: 3, perUser: 1_000, perApiKey: 1_000 };
+    const redisLimiter = createRedisRateLimiter(redis, limits.windowS, logger, `rl:test:${randomUUID()}`);
+    const trips: number[] = [];
+    const limiter = {
+      hit: redisLimiter.hit,
+      hitAll: (hits: Parameters<typeof redisLimiter.hitAll>[0]) => {
+        trips.push(hits.length);
+        return redisLimiter.hitAll(hits);
+      },
+    };
+    const limited = await listen(createApp(deps({ limiter, limits })), '127.0.0.1', 0);
+    try {
+      const get = (key: string) =>
+        fetch(`http://127.0.0.1:${limited.port}${apiBase}/spaces`, { headers: { 'x-api-key': key } });
+      const first = await get(a.apiKey);
+      expect(first.status).toBe(200);
+      // The caller's own headers: the key's limit.
+      expect(first.headers.get('ratelimit-limit')).toBe('1000');
+      expect((await get(a.apiKey)).status).toBe(200);
+      expect((await get('pk_test_unknown')).status).toBe(401);
+      expect(trips).toEqual([2, 2, 1]);
+      const over = await get(a.apiKey);
+      expect(over.status).toBe(429);
+      expect(over.headers.get('ratelimit-limit')).toBe('3');
+      expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+      expect((await get('pk_test_unknown')).status).toBe(429);
     } finally {
       await closeServer(limited.server);
     }

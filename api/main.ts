@@ -25,12 +25,17 @@ await runMain('api', logger, config.shutdownGraceMs, async () => {
     apiPool,
     redis,
     logger,
-    // Every instance its own group, fresh per process: each sees every change, and a restart starts at the end
-    // of the log (clients catch up by resuming, from PostgreSQL).
+    // Every instance its own group, fresh per process: each sees every event, and a restart starts at the end
+    // of the logs (clients catch up by resuming, from PostgreSQL).
     live: {
       kafka: createKafka(config.kafka, logger),
       registry: createSchemaRegistry(config.schemaRegistry),
-      topic: config.topics.occupancyChanges,
+      topics: {
+        occupancyChanges: config.topics.occupancyChanges,
+        deviceStatus: config.topics.deviceStatus,
+        livenessAlerts: config.liveness.alertsTopic,
+        reservationEvents: config.reservations.eventsTopic,
+      },
       groupId: `${config.apiLive.groupPrefix}-${randomUUID()}`,
       options: config.apiLive,
     },

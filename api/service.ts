@@ -10,7 +10,7 @@ import { createApp } from './app.js';
 import { createTokenService } from './auth/tokens.js';
 import { createRedisRateLimiter } from './http/rate-limit.js';
 import { LiveHub } from './live/hub.js';
-import { startLiveKafkaSource } from './live/kafka-source.js';
+import { startLiveKafkaSource, type LiveTopics } from './live/kafka-source.js';
 import { attachLiveServer, type LiveServer } from './live/server.js';
 
 export interface ApiServiceDeps {
@@ -26,8 +26,8 @@ export interface ApiServiceDeps {
   live?: {
     kafka: Kafka;
     registry: SchemaRegistry;
-    /** The occupancy-change topic (parking.occupancy-changes.v1). */
-    topic: string;
+    /** The topic of each live record type (occupancy changes, device status, liveness alerts, reservations). */
+    topics: LiveTopics;
     /** This instance's own consumer group: never shared with another instance. */
     groupId: string;
     /** Defaults to the local development settings (lib/config.ts). */
@@ -69,7 +69,7 @@ export async function start(deps: ApiServiceDeps): Promise<Service & { port: num
     source = await startLiveKafkaSource({
       kafka: deps.live.kafka,
       registry: deps.live.registry,
-      topic: deps.live.topic,
+      topics: deps.live.topics,
       groupId: deps.live.groupId,
       hub,
       logger: deps.logger.child({ component: 'live' }),

@@ -21,6 +21,7 @@ export function testTopics(run: string): Config['topics'] {
     deadLetter: `test-dead-letter-${run}`,
     joins: `test-joins-${run}`,
     deviceStatus: `test-device-status-${run}`,
+    deviceLocations: `test-device-locations-${run}`,
     downlinkOutcomes: `test-downlink-outcomes-${run}`,
     orphanUplinks: `test-orphan-uplinks-${run}`,
     occupancyChanges: `test-occupancy-changes-${run}`,

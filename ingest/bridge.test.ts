@@ -6,6 +6,7 @@ import type { KeyedRecord } from '../lib/kafka/sink.js';
 import { createBridge, type BridgeSerdes, type RawEvent } from './bridge.js';
 import type { ChirpStackEventType } from './chirpstack/event-types.js';
 import { Deduplicator } from './dedup.js';
+import type { DeviceAssignment } from './device-directory.js';
 import { total, createIngestMetrics } from './metrics.js';
 import { MemoryOrphanSink } from './orphans.js';
 import {
@@ -22,18 +23,33 @@ import {
 
 const known = '70B3D57ED0050001';
 const display = '70B3D57ED00D1501';
+const inactive = '70B3D57ED0050002';
+const decommissioned = '70B3D57ED0050003';
 const topics = {
   uplinks: 'uplinks',
   joins: 'joins',
   deviceStatus: 'status',
+  deviceLocations: 'locations',
   downlinkOutcomes: 'outcomes',
   orphanUplinks: 'orphans',
   deadLetter: 'dlq',
 };
+const jsonBytes = (v: unknown) =>
+  Buffer.from(JSON.stringify(v, (_k, x: unknown) => (Buffer.isBuffer(x) ? 'bytes' : x)));
 const jsonSerde = <T>(): AvroSerde<T> => ({
   schemaId: 1,
-  encode: async (v) => Buffer.from(JSON.stringify(v, (_k, x: unknown) => (Buffer.isBuffer(x) ? 'bytes' : x))),
+  encode: async (v) => jsonBytes(v),
+  encodeSync: jsonBytes,
 });
+
+const sensor = { tenantId: 'tenant-1', kind: 'sensor', codec: 'browan-tbms100' } as const;
+const devices: Record<string, DeviceAssignment> = {
+  [known]: { ...sensor, spaceId: 'space-1', status: 'active' },
+  [display]: { tenantId: 'tenant-1', spaceId: 'space-1', kind: 'display', codec: null, status: 'active' },
+  // As DeviceDirectory resolves them (assignmentOf): an inactive sensor keeps its tenant, not its space.
+  [inactive]: { ...sensor, spaceId: null, status: 'inactive' },
+  [decommissioned]: { ...sensor, spaceId: null, status: 'decommissioned' },
+};
 
 function setup() {
   const sent: Array<{ topic: string; record: KeyedRecord }> = [];
@@ -43,17 +59,13 @@ function setup() {
     uplink: jsonSerde(),
     join: jsonSerde(),
     deviceStatus: jsonSerde(),
+    deviceLocation: jsonSerde(),
     downlinkOutcome: jsonSerde(),
     orphanUplink: jsonSerde(),
     deadLetter: jsonSerde(),
   };
   const bridge = createBridge({
-    resolveDevice: async (devEui) =>
-      devEui === known
-        ? { tenantId: 'tenant-1', spaceId: 'space-1', kind: 'sensor' as const, codec: 'browan-tbms100' }
-        : devEui === display
-          ? { tenantId: 'tenant-1', spaceId: 'space-1', kind: 'display' as const, codec: null }
-          : null,
+    resolveDevice: async (devEui) => devices[devEui] ?? null,
     sink: { send: async (topic, records) => void records.forEach((record) => sent.push({ topic, record })) },
     serdes,
     topics,
@@ -127,11 +139,61 @@ describe('bridge routing', () => {
       check: { kind: 'TXACK', downlinkId: 9 },
     },
     {
-      name: 'location -> dead letter (not routed yet)',
+      name: 'location -> device locations',
       type: 'location',
-      event: locationEvent({ devEui: known, latitude: 1, longitude: 2, source: 'GPS' }),
+      event: locationEvent({
+        devEui: known,
+        latitude: 52.5,
+        longitude: 4.25,
+        altitude: 3,
+        source: 'GEO_RESOLVER_TDOA',
+        accuracy: 12.5,
+      }),
+      topic: 'locations',
+      check: {
+        tenantId: 'tenant-1',
+        devEui: known,
+        latitude: 52.5,
+        longitude: 4.25,
+        altitude: 3,
+        locationSource: 'GEO_RESOLVER_TDOA',
+        accuracy: 12.5,
+      },
+    },
+    {
+      name: 'location of an unknown device -> dead letter',
+      type: 'location',
+      event: locationEvent({ devEui: '0000000000000BAD', latitude: 1, longitude: 2, source: 'GPS' }),
       topic: 'dlq',
-      check: { errorCode: 'EVENT_UNSUPPORTED' },
+      check: { errorCode: 'DEVICE_UNKNOWN', devEui: '0000000000000BAD', tenantId: null },
+    },
+    {
+      name: 'up of an inactive sensor -> uplinks with its tenant, not its space',
+      type: 'up',
+      event: up(inactive),
+      topic: 'uplinks',
+      check: { tenantId: 'tenant-1', spaceId: null, occupied: true },
+    },
+    {
+      name: 'status of an inactive sensor -> device status',
+      type: 'status',
+      event: statusEvent({ devEui: inactive, margin: 5, batteryLevel: 40 }),
+      topic: 'status',
+      check: { tenantId: 'tenant-1', batteryLevel: 40 },
+    },
+    {
+      name: 'up of a decommissioned sensor -> dead letter DEVICE_DECOMMISSIONED with its former tenant',
+      type: 'up',
+      event: up(decommissioned),
+      topic: 'dlq',
+      check: { errorCode: 'DEVICE_DECOMMISSIONED', tenantId: 'tenant-1', devEui: decommissioned },
+    },
+    {
+      name: 'join of a decommissioned sensor -> dead letter DEVICE_DECOMMISSIONED',
+      type: 'join',
+      event: joinEvent({ devEui: decommissioned }),
+      topic: 'dlq',
+      check: { errorCode: 'DEVICE_DECOMMISSIONED', tenantId: 'tenant-1' },
     },
     {
       name: "a display's txack -> downlink outcomes, with its tenant",
@@ -210,6 +272,41 @@ describe('bridge routing', () => {
     const events = Array.from({ length: 20 }, (_, i) => up(known, i + 1));
     await Promise.all(events.map((e) => s.bridge.handle(s.raw('up', encodeEvent('up', e, 'json')))));
     expect(s.sent.map((_, i) => s.decoded(i)['fCnt'])).toEqual(events.map((_, i) => i + 1));
+  });
+
+  it('records an unknown device as an orphan for a location event too, but never a decommissioned one', async () => {
+    const s = setup();
+    const where = { latitude: 1, longitude: 2, source: 'GPS' } as const;
+    await s.bridge.handle(
+      s.raw(
+        'location',
+        encodeEvent('location', locationEvent({ devEui: '0000000000000BAD', ...where }), 'json'),
+      ),
+    );
+    await s.bridge.handle(
+      s.raw('location', encodeEvent('location', locationEvent({ devEui: decommissioned, ...where }), 'json')),
+    );
+    expect(s.orphans.get('0000000000000BAD')).toMatchObject({ count: 1, eventType: 'location' });
+    expect(s.orphans.get(decommissioned)).toBeUndefined();
+    expect(s.orphans.size).toBe(1);
+  });
+
+  it('keeps the original bytes of a decommissioned device’s event and counts it by code and tenant', async () => {
+    const s = setup();
+    const body = encodeEvent('up', up(decommissioned), 'protobuf');
+    const result = await s.bridge.handle(s.raw('up', body));
+    expect(result).toMatchObject({
+      outcome: 'dead-lettered',
+      tenantId: 'tenant-1',
+      error: { code: 'DEVICE_DECOMMISSIONED' },
+    });
+    const value = JSON.parse(s.sent[0]!.record.value.toString()) as Record<string, unknown>;
+    expect(value['original']).toEqual({ type: 'Buffer', data: [...body] });
+    expect(s.sent[0]!.record.key).toBe(decommissioned);
+    const dead = await s.metrics.deadLettered.get();
+    expect(dead.values).toEqual([
+      { labels: { source: 'MQTT', tenant: 'tenant-1', code: 'DEVICE_DECOMMISSIONED' }, value: 1 },
+    ]);
   });
 
   it('records an unknown device as an orphan after its uplink is durable', async () => {

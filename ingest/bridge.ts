@@ -6,6 +6,7 @@ import { PlatformError, toPlatformError, type ErrorCode } from '../lib/errors.js
 import type { Logger } from '../lib/logger.js';
 import type {
   DeadLetterRecord,
+  DeviceLocationRecord,
   DeviceStatusRecord,
   DownlinkOutcomeRecord,
   EventSource,
@@ -44,7 +45,7 @@ export interface HandleOptions {
 }
 
 /**
- * - published: a record on the event's topic (uplinks, joins, device-status, downlink-outcomes);
+ * - published: a record on the event's topic (uplinks, joins, device-status, device-locations, downlink-outcomes);
  * - orphaned: an uplink of an unknown DevEUI, published on the orphan-uplinks topic;
  * - dead-lettered: on the dead-letter topic with a code, the reason and the original bytes;
  * - deduplicated: a copy of an event already durable, acknowledged without a record;
@@ -64,6 +65,7 @@ export interface BridgeTopics {
   uplinks: string;
   joins: string;
   deviceStatus: string;
+  deviceLocations: string;
   downlinkOutcomes: string;
   orphanUplinks: string;
   deadLetter: string;
@@ -73,6 +75,7 @@ export interface BridgeSerdes {
   uplink: AvroSerde<UplinkRecord>;
   join: AvroSerde<JoinRecord>;
   deviceStatus: AvroSerde<DeviceStatusRecord>;
+  deviceLocation: AvroSerde<DeviceLocationRecord>;
   downlinkOutcome: AvroSerde<DownlinkOutcomeRecord>;
   orphanUplink: AvroSerde<OrphanUplinkRecord>;
   deadLetter: AvroSerde<DeadLetterRecord>;
@@ -118,7 +121,7 @@ export function createBridge(deps: BridgeDeps) {
     contentType: string,
     error: PlatformError,
     known: { eventId: string | null; devEui: string | null; tenantId: string | null },
-  ): Promise<Buffer> {
+  ): Buffer {
     const record: DeadLetterRecord = {
       eventId: known.eventId ?? randomUUID(),
       tenantId: known.tenantId,
@@ -131,7 +134,7 @@ export function createBridge(deps: BridgeDeps) {
       origin: raw.origin,
       original: raw.body,
     };
-    return serdes.deadLetter.encode(record);
+    return serdes.deadLetter.encodeSync(record);
   }
 
   /** Publishes a dead letter; the result carries the code and reason (HTTP answers 400 with them). */
@@ -142,7 +145,7 @@ export function createBridge(deps: BridgeDeps) {
     known: { eventId: string | null; devEui: string | null; tenantId: string | null },
     signal: AbortSignal | undefined,
   ): Promise<HandleResult> {
-    const value = await deadLetterTarget(raw, contentType, error, known);
+    const value = deadLetterTarget(raw, contentType, error, known);
     await send(topics.deadLetter, known.devEui ?? raw.source, value, signal);
     logger.warn({ code: error.code, reason: error.message, origin: raw.origin }, 'event dead-lettered');
     return {
@@ -154,19 +157,18 @@ export function createBridge(deps: BridgeDeps) {
     };
   }
 
-  async function send(topic: string, key: string, value: Buffer, signal: AbortSignal | undefined) {
-    try {
-      await deps.sink.send(topic, [{ key, value }], signal ? { signal } : {});
-    } catch (error) {
+  function send(topic: string, key: string, value: Buffer, signal: AbortSignal | undefined): Promise<void> {
+    const unavailable = (error: unknown) => {
       throw toPlatformError(error, 'KAFKA_UNAVAILABLE', true);
+    };
+    try {
+      return deps.sink.send(topic, [{ key, value }], signal ? { signal } : {}).catch(unavailable);
+    } catch (error) {
+      return Promise.reject(toPlatformError(error, 'KAFKA_UNAVAILABLE', true));
     }
   }
 
-  async function buildTarget(
-    raw: RawEvent,
-    event: ChirpStackEvent,
-    device: DeviceAssignment | null,
-  ): Promise<Target> {
+  function buildTarget(raw: RawEvent, event: ChirpStackEvent, device: DeviceAssignment | null): Target {
     const common = {
       eventId: event.eventId,
       devEui: event.devEui,
@@ -175,12 +177,6 @@ export function createBridge(deps: BridgeDeps) {
       source: raw.source,
       applicationId: event.applicationId,
     };
-    if (event.type === 'location') {
-      throw new PlatformError(
-        'EVENT_UNSUPPORTED',
-        'location events are not published to a topic yet; kept on the dead-letter topic for replay',
-      );
-    }
     if (event.type === 'up' && !device) {
       const record: OrphanUplinkRecord = {
         ...common,
@@ -194,7 +190,7 @@ export function createBridge(deps: BridgeDeps) {
       };
       return {
         topic: topics.orphanUplinks,
-        value: await serdes.orphanUplink.encode(record),
+        value: serdes.orphanUplink.encodeSync(record),
         outcome: 'orphaned',
       };
     }
@@ -202,6 +198,13 @@ export function createBridge(deps: BridgeDeps) {
       throw new PlatformError(
         'DEVICE_UNKNOWN',
         `device ${event.devEui} is not registered (${event.type} event)`,
+      );
+    }
+    if (device.status === 'decommissioned') {
+      // Still registered (not an orphan), no longer the tenant's data: kept as a dead letter with its bytes.
+      throw new PlatformError(
+        'DEVICE_DECOMMISSIONED',
+        `device ${event.devEui} is decommissioned (${event.type} event); not published`,
       );
     }
     const owned = { ...common, tenantId: device.tenantId };
@@ -221,27 +224,38 @@ export function createBridge(deps: BridgeDeps) {
           uplink.payload,
           uplink.object,
         );
+        // Field by field, not spread: this is the hot path, and V8 copies `{ ...a, x, ...b }` slowly.
         const record: UplinkRecord = {
-          ...owned,
+          eventId: event.eventId,
+          tenantId: device.tenantId,
+          devEui: event.devEui,
           spaceId: device.spaceId,
+          time: event.time,
+          receivedAt: raw.receivedAt,
+          source: raw.source,
+          applicationId: event.applicationId,
           fCnt: uplink.fCnt,
           fPort: uplink.fPort,
           codec,
-          ...reading,
+          occupied: reading.occupied,
+          batteryVolts: reading.batteryVolts,
+          temperatureC: reading.temperatureC,
           rssi: uplink.rssi,
           snr: uplink.snr,
           gatewayIds: uplink.gatewayIds,
           payload: uplink.payload,
+          frameType: reading.frameType,
+          batteryStatus: reading.batteryStatus,
         };
         return {
           topic: topics.uplinks,
-          value: await serdes.uplink.encode(record),
+          value: serdes.uplink.encodeSync(record),
           outcome: 'published',
         };
       }
       case 'join': {
         const record: JoinRecord = { ...owned, devAddr: event.devAddr };
-        return { topic: topics.joins, value: await serdes.join.encode(record), outcome: 'published' };
+        return { topic: topics.joins, value: serdes.join.encodeSync(record), outcome: 'published' };
       }
       case 'status': {
         const record: DeviceStatusRecord = {
@@ -252,7 +266,22 @@ export function createBridge(deps: BridgeDeps) {
         };
         return {
           topic: topics.deviceStatus,
-          value: await serdes.deviceStatus.encode(record),
+          value: serdes.deviceStatus.encodeSync(record),
+          outcome: 'published',
+        };
+      }
+      case 'location': {
+        const record: DeviceLocationRecord = {
+          ...owned,
+          latitude: event.latitude,
+          longitude: event.longitude,
+          altitude: event.altitude,
+          locationSource: event.source,
+          accuracy: event.accuracy,
+        };
+        return {
+          topic: topics.deviceLocations,
+          value: serdes.deviceLocation.encodeSync(record),
           outcome: 'published',
         };
       }
@@ -280,7 +309,7 @@ export function createBridge(deps: BridgeDeps) {
               };
         return {
           topic: topics.downlinkOutcomes,
-          value: await serdes.downlinkOutcome.encode(record),
+          value: serdes.downlinkOutcome.encodeSync(record),
           outcome: 'published',
         };
       }
@@ -315,7 +344,7 @@ export function createBridge(deps: BridgeDeps) {
     try {
       let pending: Promise<HandleResult>;
       try {
-        const target = await buildTarget(raw, event, device);
+        const target = buildTarget(raw, event, device);
         pending = send(target.topic, event.devEui, target.value, signal).then(() => ({
           outcome: target.outcome,
           eventId: event.eventId,
@@ -394,7 +423,8 @@ export function createBridge(deps: BridgeDeps) {
       }
       return { outcome: 'ignored', eventId: event.eventId, tenantId: null, topic: null };
     }
-    const turn = await sequencer.acquire(event.devEui);
+    const acquired = sequencer.acquire(event.devEui);
+    const turn = acquired instanceof Promise ? await acquired : acquired;
     let routed: { durable: Promise<HandleResult> };
     try {
       routed = await route(raw, contentType, event, options.signal);
@@ -448,25 +478,44 @@ function orphanUplinkOf(event: Extract<ChirpStackEvent, { type: 'up' }>): Orphan
   return { fPort, rssi, snr, payload };
 }
 
-/** Serialises work per key: `acquire` resolves when every earlier holder of the key released it. */
+/** Serialises work per key: a turn is given when every earlier holder of the key released it. */
 export class KeyedSequencer {
-  readonly #tails = new Map<string, Promise<void>>();
+  /** Key -> the waiters behind its current holder (an empty list: held, nobody waiting). */
+  readonly #waiting = new Map<string, Array<() => void>>();
 
-  async acquire(key: string): Promise<{ release(): void }> {
-    const previous = this.#tails.get(key);
-    let release!: () => void;
-    const mine = new Promise<void>((resolve) => (release = resolve));
-    this.#tails.set(key, mine);
-    if (previous) await previous;
+  /**
+   * The turn itself when the key is free (no promise, no microtask: the common case, one event of a device at a
+   * time), else a promise of it, in call order.
+   */
+  acquire(key: string): Turn | Promise<Turn> {
+    const waiting = this.#waiting.get(key);
+    if (!waiting) {
+      this.#waiting.set(key, []);
+      return this.#turn(key);
+    }
+    return new Promise((resolve) => waiting.push(() => resolve(this.#turn(key))));
+  }
+
+  #turn(key: string): Turn {
+    let released = false;
     return {
       release: () => {
-        if (this.#tails.get(key) === mine) this.#tails.delete(key);
-        release();
+        if (released) return;
+        released = true;
+        const waiting = this.#waiting.get(key);
+        const next = waiting?.shift();
+        if (next) next();
+        else this.#waiting.delete(key);
       },
     };
   }
 
+  /** Keys held. */
   get size(): number {
-    return this.#tails.size;
+    return this.#waiting.size;
   }
+}
+
+export interface Turn {
+  release(): void;
 }

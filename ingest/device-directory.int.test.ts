@@ -143,3 +143,112 @@ describe('device cache invalidation', () => {
     });
   });
 });
+
+describe('device status', () => {
+  async function send(devEui: string, type: 'up' | 'txack') {
+    const event =
+      type === 'up'
+        ? uplinkEvent({
+            devEui,
+            applicationId: h.applicationId,
+            fCnt: ++fCnt,
+            fPort: 102,
+            payload: tbms100Payload(true),
+            deduplicationId: randomUUID(),
+          })
+        : txAckEvent({ devEui, applicationId: h.applicationId, downlinkId: ++fCnt, fCntDown: 1 });
+    const body = JSON.stringify(event);
+    const response = await fetch(`http://127.0.0.1:${h.ingest.httpPort}/chirpstack/events?event=${type}`, {
+      method: 'POST',
+      body,
+      headers: { 'content-type': 'application/json' },
+    });
+    return { status: response.status, body: (await response.json()) as Record<string, unknown>, sent: body };
+  }
+  const statusOf = async (devEui: string, status: string) =>
+    eventually(
+      () => h.ingest.directory.resolve(devEui),
+      (a) => a?.status === status,
+      { timeoutMs: 5_000 },
+    );
+  const deadLetterOf = async (devEui: string) =>
+    (
+      await eventually(
+        async () => h.seen.filter((s) => s.topic === h.topics.deadLetter && s.record['devEui'] === devEui),
+        (r) => r.length === 1,
+      )
+    )[0]!;
+
+  it('inactive: published with the tenant, not the space; decommissioned: a DEVICE_DECOMMISSIONED dead letter with the bytes; reactivated: published again', async () => {
+    const devEui = randomDevEui();
+    const space = await h.db.query<{ id: string }>(
+      "INSERT INTO spaces (tenant_id, code, name) VALUES ($1, 'S-01', 'Space S-01') RETURNING id",
+      [h.tenant.tenantId],
+    );
+    const spaceId = space.rows[0]!.id;
+    await h.db.query(
+      "INSERT INTO sensor_devices (tenant_id, dev_eui, space_id, codec) VALUES ($1, $2, $3, 'browan-tbms100')",
+      [h.tenant.tenantId, devEui, spaceId],
+    );
+    await statusOf(devEui, 'active');
+    const active = await send(devEui, 'up');
+    expect(active.body['outcome']).toBe('published');
+    expect(await recordOf(h.topics.uplinks, String(active.body['eventId']))).toMatchObject({ spaceId });
+
+    await h.db.query("UPDATE sensor_devices SET status = 'inactive' WHERE dev_eui = $1", [devEui]);
+    await statusOf(devEui, 'inactive');
+    const inactive = await send(devEui, 'up');
+    expect(inactive.body['outcome']).toBe('published');
+    expect(await recordOf(h.topics.uplinks, String(inactive.body['eventId']))).toMatchObject({
+      tenantId: h.tenant.tenantId,
+      devEui,
+      spaceId: null,
+    });
+
+    const before = await h.counts();
+    // As the API archives a device (api/services/devices.ts archiveDevice).
+    await h.db.query(
+      `UPDATE sensor_devices SET status = 'decommissioned', space_id = NULL, archived_at = now()
+        WHERE dev_eui = $1`,
+      [devEui],
+    );
+    await statusOf(devEui, 'decommissioned');
+    const refused = await send(devEui, 'up');
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ code: 'DEVICE_DECOMMISSIONED', deadLettered: true });
+    const dead = await deadLetterOf(devEui);
+    expect(dead.key).toBe(devEui);
+    expect(dead.record).toMatchObject({
+      errorCode: 'DEVICE_DECOMMISSIONED',
+      tenantId: h.tenant.tenantId,
+      source: 'HTTP',
+      contentType: 'application/json',
+    });
+    expect(Buffer.from(dead.record['original'] as Buffer).toString()).toBe(refused.sent);
+    const after = await h.counts();
+    expect(after.deadLettered - before.deadLettered).toBe(1);
+    expect(after.published - before.published).toBe(0);
+
+    await h.db.query("UPDATE sensor_devices SET status = 'active', archived_at = NULL WHERE dev_eui = $1", [
+      devEui,
+    ]);
+    await statusOf(devEui, 'active');
+    expect((await send(devEui, 'up')).body['outcome']).toBe('published');
+  });
+
+  it("a display's status change reaches the cache too: decommissioned, its txack is refused", async () => {
+    const devEui = randomDevEui();
+    await h.db.query('INSERT INTO display_devices (tenant_id, dev_eui) VALUES ($1, $2)', [
+      h.tenant.tenantId,
+      devEui,
+    ]);
+    await statusOf(devEui, 'active');
+    expect((await send(devEui, 'txack')).body['outcome']).toBe('published');
+    await h.db.query("UPDATE display_devices SET status = 'decommissioned' WHERE dev_eui = $1", [devEui]);
+    await statusOf(devEui, 'decommissioned');
+    const refused = await send(devEui, 'txack');
+    expect(refused.status).toBe(400);
+    expect(refused.body).toMatchObject({ code: 'DEVICE_DECOMMISSIONED' });
+    expect((await deadLetterOf(devEui)).record).toMatchObject({ tenantId: h.tenant.tenantId });
+  });
+});

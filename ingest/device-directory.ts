@@ -2,13 +2,53 @@ import type { Pool } from '../lib/db/pool.js';
 import { PlatformError } from '../lib/errors.js';
 import { LruCache } from '../lib/lru.js';
 
+/** The lifecycle of a sensor or display (the `status` column of sensor_devices and display_devices). */
+export const deviceStatuses = ['active', 'inactive', 'decommissioned'] as const;
+export type DeviceStatus = (typeof deviceStatuses)[number];
+
 export interface DeviceAssignment {
   tenantId: string;
+  /** The space the device's events are attributed to; null when unassigned, or while the device is inactive. */
   spaceId: string | null;
   /** A parking sensor (its uplinks carry readings) or a display beside a space (it reports downlink outcomes). */
   kind: 'sensor' | 'display';
   /** The sensor's payload codec; null for displays. */
   codec: string | null;
+  /** See `assignmentOf` for what each status means to ingestion. */
+  status: DeviceStatus;
+}
+
+export interface DeviceRow {
+  tenant_id: string;
+  space_id: string | null;
+  codec: string | null;
+  kind: DeviceAssignment['kind'];
+  status: string;
+}
+
+/**
+ * What a device's status means for its events (pure; the bridge acts on the result):
+ * - `active`: resolved to its tenant, space and codec.
+ * - `inactive` (taken out of service for now, e.g. a faulty or relocated sensor; ChirpStack sync disables it):
+ *   still the tenant's, so its events are published with the tenant — battery, joins, and the outcomes of the
+ *   display processor's out-of-service downlinks keep flowing — but not attributed to its space (`spaceId`
+ *   null), so its readings do not drive the space's occupancy.
+ * - `decommissioned` (archived for good): resolved only so the bridge can refuse its events as a dead letter
+ *   with code DEVICE_DECOMMISSIONED, the former tenant and the original bytes — kept for an operator, never
+ *   published as the tenant's data, and never treated as an orphan (the DevEUI is still registered).
+ * An unknown status (a value added to the column later) counts as decommissioned: refused, nothing lost.
+ */
+export function assignmentOf(row: DeviceRow): DeviceAssignment {
+  const status = (deviceStatuses as readonly string[]).includes(row.status)
+    ? (row.status as DeviceStatus)
+    : 'decommissioned';
+  return {
+    tenantId: row.tenant_id,
+    spaceId: status === 'active' ? row.space_id : null,
+    kind: row.kind,
+    codec: row.codec,
+    status,
+  };
 }
 
 /**
@@ -49,7 +89,7 @@ class InvalidatedCache<V> {
 }
 
 /**
- * DevEUI -> tenant, space and codec, read through the pipeline role with a bounded cache. Unknown DevEUIs are
+ * DevEUI -> tenant, space, codec and status, read through the pipeline role with a bounded cache. Unknown DevEUIs are
  * cached too (as null) so a flood from an unregistered device does not hit the database per frame. The cache is
  * kept fresh by the `sensor_devices_changed` notification (`forget`; see ingest/change-listener.ts).
  */
@@ -65,18 +105,15 @@ export class DeviceDirectory {
   resolve(devEui: string): Promise<DeviceAssignment | null> {
     const key = devEui.toUpperCase();
     return this.#cache.get(key, async () => {
-      let rows: Array<{
-        tenant_id: string;
-        space_id: string | null;
-        codec: string | null;
-        kind: DeviceAssignment['kind'];
-      }>;
+      let rows: DeviceRow[];
       try {
         // DevEUIs are unique across both tables on a LoRaWAN network; a sensor wins should both ever hold one.
+        // A status change notifies sensor_devices_changed like any assignment change (triggers of
+        // 1732700000000_ingest.sql and 1733200000000_display-notify.sql), so `forget` keeps this fresh.
         ({ rows } = await this.#pool.query(
-          `SELECT tenant_id, space_id, codec, 'sensor' AS kind FROM sensor_devices WHERE dev_eui = $1
+          `SELECT tenant_id, space_id, codec, 'sensor' AS kind, status FROM sensor_devices WHERE dev_eui = $1
            UNION ALL
-           SELECT tenant_id, space_id, NULL, 'display' FROM display_devices WHERE dev_eui = $1
+           SELECT tenant_id, space_id, NULL, 'display', status FROM display_devices WHERE dev_eui = $1
            ORDER BY kind DESC LIMIT 1`,
           [key],
         ));
@@ -84,9 +121,7 @@ export class DeviceDirectory {
         throw new PlatformError('DB_UNAVAILABLE', 'device lookup failed', { cause: error, retriable: true });
       }
       const row = rows[0];
-      return row
-        ? { tenantId: row.tenant_id, spaceId: row.space_id, kind: row.kind, codec: row.codec }
-        : null;
+      return row ? assignmentOf(row) : null;
     });
   }
 

@@ -77,6 +77,7 @@ beforeAll(async () => {
     topics.deadLetter,
     topics.joins,
     topics.deviceStatus,
+    topics.deviceLocations,
     topics.downlinkOutcomes,
     topics.orphanUplinks,
     chirpstackTopic,
@@ -199,10 +200,9 @@ describe('ingest bridge over MQTT', () => {
     expect(outcomes.map((o) => o['kind']).sort()).toEqual(['ACK', 'TXACK']);
     expect(outcomes.find((o) => o['kind'] === 'ACK')).toMatchObject({ acknowledged: false, fCntDown: 4 });
     expect(outcomes.find((o) => o['kind'] === 'TXACK')).toMatchObject({ downlinkId: 77, acknowledged: null });
-    const dead = await byTopic(topics.deadLetter, 1);
-    expect(dead.find((d) => d['eventId'] === idOf(sent[7]![1]))).toMatchObject({
-      errorCode: 'EVENT_UNSUPPORTED',
-    });
+    expect(await byTopic(topics.deviceLocations, 1)).toMatchObject([
+      { eventId: idOf(sent[7]![1]), tenantId: tenant.tenantId, latitude: 52.1, locationSource: 'GPS' },
+    ]);
   });
 
   it('a burst of copies from three gateways (same deduplicationId, or same fCnt) becomes exactly one record', async () => {

@@ -1,5 +1,6 @@
 import { execFile } from 'node:child_process';
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { randomUUID } from 'node:crypto';
@@ -14,9 +15,7 @@ import { startIngestHarness, type IngestHarness } from './testing/harness.js';
  * started again by its service script within a few seconds; the test always starts it again in `finally`.
  */
 const root = fileURLToPath(new URL('..', import.meta.url));
-const pidFile = `${root}.data/run/mosquitto.pid`;
 const run = promisify(execFile);
-
 let h: IngestHarness;
 let publisher: MqttClient;
 
@@ -42,6 +41,7 @@ const alive = (pid: number) => {
 };
 
 async function stopMosquitto(): Promise<void> {
+  const pidFile = resolve(root, h.config.localStack.dataDir, 'run', 'mosquitto.pid');
   const pid = Number((await readFile(pidFile, 'utf8')).trim());
   process.kill(pid, 'SIGTERM'); // a clean exit saves the persistent sessions and their queued messages
   await eventually(

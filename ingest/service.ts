@@ -15,7 +15,7 @@ import { createBridge, type BridgeSerdes } from './bridge.js';
 import { Deduplicator } from './dedup.js';
 import { startChangeListener, changeChannels } from './change-listener.js';
 import { ApplicationDirectory, DeviceDirectory } from './device-directory.js';
-import { mountHttpSource } from './http-source.js';
+import { mountHttpSource, serveEventsFirst } from './http-source.js';
 import { startChirpStackKafkaSource } from './kafka-source.js';
 import { createIngestMetrics } from './metrics.js';
 import { startMqttSource } from './mqtt-source.js';
@@ -53,6 +53,7 @@ export async function start(deps: IngestDeps) {
     uplink: await register(topics.uplinks, 'uplink'),
     join: await register(topics.joins, 'join'),
     deviceStatus: await register(topics.deviceStatus, 'device-status'),
+    deviceLocation: await register(topics.deviceLocations, 'device-location'),
     downlinkOutcome: await register(topics.downlinkOutcomes, 'downlink-outcome'),
     orphanUplink: await register(topics.orphanUplinks, 'orphan-uplink'),
     deadLetter: await register(topics.deadLetter, 'dead-letter'),
@@ -119,7 +120,7 @@ export async function start(deps: IngestDeps) {
     metrics.registry,
     () => !draining && kafkaAvailable() && mqttSource.client.connected,
   );
-  mountHttpSource(
+  const chirpstackEvents = mountHttpSource(
     app,
     bridge,
     { accepting: () => !draining && kafkaAvailable() },
@@ -148,6 +149,7 @@ export async function start(deps: IngestDeps) {
     logger.child({ component: 'webhook-v5' }),
   );
   const http = await listen(app, config.ingest.host, config.ingest.httpPort);
+  serveEventsFirst(http.server, chirpstackEvents);
   logger.info({ port: http.port }, 'ingest http listening');
   const { chirpstackKafka } = config.ingest;
   const kafkaSource = chirpstackKafka.topic

@@ -20,6 +20,8 @@ export const localPasswords = { api: 'parking-api-dev', pipeline: 'parking-pipel
 export const localJwtSecret = 'parking-api-local-development-jwt-secret';
 
 const envSchema = z.object({
+  // The local stack's data folder (infra/env.sh): tests that restart a local service find its pid file there.
+  PARKING_DATA_DIR: z.string().min(1).default('.data'),
   LOG_LEVEL: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   PG_HOST: z.string().default('127.0.0.1'),
   PG_PORT: port.default(25432),
@@ -59,6 +61,7 @@ const envSchema = z.object({
   TOPIC_DEAD_LETTER: z.string().default('parking.dead-letter.v1'),
   TOPIC_JOINS: z.string().default('parking.joins.v1'),
   TOPIC_DEVICE_STATUS: z.string().default('parking.device-status.v1'),
+  TOPIC_DEVICE_LOCATIONS: z.string().default('parking.device-locations.v1'),
   TOPIC_DOWNLINK_OUTCOMES: z.string().default('parking.downlink-outcomes.v1'),
   TOPIC_ORPHAN_UPLINKS: z.string().default('parking.orphan-uplinks.v1'),
   TOPIC_OCCUPANCY_CHANGES: z.string().default('parking.occupancy-changes.v1'),
@@ -139,6 +142,15 @@ const envSchema = z.object({
   LIVENESS_GATEWAY_SILENT_MINUTES: z.coerce.number().int().min(1).max(1_440).default(10),
   LIVENESS_RAISE_MAX_LAG: z.coerce.number().int().min(0).default(1_000),
   LIVENESS_RAISE_SETTLE_MS: z.coerce.number().int().min(0).default(60_000),
+  TOPIC_RESERVATION_EVENTS: z.string().default('parking.reservation-events.v1'),
+  RESERVATIONS_TICK_MS: z.coerce.number().int().min(10).default(1_000),
+  RESERVATIONS_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
+  RESERVATIONS_MAX_BATCHES: z.coerce.number().int().min(1).max(1_000).default(20),
+  RESERVATION_NO_SHOW_GRACE_MS: z.coerce
+    .number()
+    .int()
+    .min(0)
+    .default(15 * 60_000),
   MQTT_DOWNLINK_CLIENT_ID: z.string().default('parking-downlinks'),
   CONSOLE_DIST: z.string().default('dashboards/console/dist'),
   API_JWT_SECRET: z.string().min(32).optional(),
@@ -276,11 +288,14 @@ export function loadConfig(env: Env = process.env) {
       deadLetter: e.TOPIC_DEAD_LETTER,
       joins: e.TOPIC_JOINS,
       deviceStatus: e.TOPIC_DEVICE_STATUS,
+      deviceLocations: e.TOPIC_DEVICE_LOCATIONS,
       downlinkOutcomes: e.TOPIC_DOWNLINK_OUTCOMES,
       orphanUplinks: e.TOPIC_ORPHAN_UPLINKS,
       occupancyChanges: e.TOPIC_OCCUPANCY_CHANGES,
     },
     processors: { host: e.BIND_HOST, httpPort: e.PROCESSORS_HTTP_PORT },
+    // Only the local stack (infra/stack.sh) has one: data, logs (log/) and pid files (run/) of its services.
+    localStack: { dataDir: e.PARKING_DATA_DIR },
     occupancy: { groupId: e.OCCUPANCY_GROUP_ID },
     // Displays and downlinks (processors/display/run.ts): two consumer groups (occupancy changes, downlink
     // outcomes) and one tick that re-sends unconfirmed display commands and sends due downlinks through
@@ -323,6 +338,16 @@ export function loadConfig(env: Env = process.env) {
       gatewaySilentMinutes: e.LIVENESS_GATEWAY_SILENT_MINUTES,
       // Ticks raise only after the uplink consumer has been within maxLag records of the log end for settleMs.
       raiseGate: { maxLag: e.LIVENESS_RAISE_MAX_LAG, settleMs: e.LIVENESS_RAISE_SETTLE_MS },
+    },
+    // Reservation lifecycle job (processors/reservations/run.ts): a tick, one transaction per batch, expires
+    // reservations, marks no-shows (start + noShowGraceMs passed, space never occupied) and publishes every
+    // status change, the API's too, to eventsTopic. Only this job writes that topic.
+    reservations: {
+      eventsTopic: e.TOPIC_RESERVATION_EVENTS,
+      tickMs: e.RESERVATIONS_TICK_MS,
+      batchSize: e.RESERVATIONS_BATCH_SIZE,
+      maxBatches: e.RESERVATIONS_MAX_BATCHES,
+      noShowGraceMs: e.RESERVATION_NO_SHOW_GRACE_MS,
     },
     // Platform -> ChirpStack sync of devices and gateways (api/chirpstack-sync) over ChirpStack's gRPC API
     // (host:port, Bearer API token). Disabled when the URL or the token is empty.

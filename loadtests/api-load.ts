@@ -15,6 +15,7 @@
  * and answers outside the expected statuses (a 409 for an overlapping reservation is expected).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomUUID } from 'node:crypto';
 import { Agent, request } from 'node:http';
 import { createServer } from 'node:net';
@@ -53,6 +54,23 @@ export interface ApiLoadResult {
   perSecond: number;
   overall: RouteStats;
   routes: RouteStats[];
+  /**
+   * CPU (user + system) the API process used per measured request, in ms; null when the API was not started here
+   * or /proc is not readable. Less sensitive than latency to what else runs on a shared machine.
+   */
+  apiCpuMsPerRequest: number | null;
+}
+
+/** User + system CPU of a process in ms, from /proc (Linux); null elsewhere. */
+function processCpuMs(pid: number | undefined): number | null {
+  if (pid === undefined) return null;
+  try {
+    // Fields after the command name: utime and stime are the 12th and 13th, in clock ticks (100 per second).
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) * 10;
+  } catch {
+    return null;
+  }
 }
 
 interface BenchTenant {
@@ -333,6 +351,7 @@ export async function apiLoad({
     const samples = new Map<string, number[]>();
     const unexpected = new Map<string, number>();
     let sent = 0;
+    const cpuBefore = processCpuMs(api?.pid);
     const started = performance.now();
     const deadline = Date.now() + durationMs;
     const run = async (c: Caller) => {
@@ -354,6 +373,7 @@ export async function apiLoad({
     };
     await Promise.all(callers.map(run));
     const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = processCpuMs(api?.pid);
     const all = [...samples.values()].flat();
     const routes = [...samples.entries()]
       .map(([route, s]) => percentiles(route, s, unexpected.get(route) ?? 0))
@@ -369,6 +389,10 @@ export async function apiLoad({
       perSecond: Math.round(all.length / seconds),
       overall: percentiles('overall', all, totalUnexpected),
       routes,
+      apiCpuMsPerRequest:
+        cpuBefore === null || cpuAfter === null || all.length === 0
+          ? null
+          : Math.round(((cpuAfter - cpuBefore) / all.length) * 100) / 100,
     };
   } finally {
     agent.destroy();
@@ -419,5 +443,6 @@ export function formatApiLoad(r: ApiLoadResult): string[] {
     `query API, ${r.users} users (think ${r.thinkMs} ms), ${r.tenants} tenants / ${r.spaces} spaces: ${r.requests} requests in ${r.seconds} s = ${r.perSecond} requests/s`,
     ...r.routes.map(row),
     row(r.overall),
+    ...(r.apiCpuMsPerRequest === null ? [] : [`  API process CPU per request: ${r.apiCpuMsPerRequest} ms`]),
   ];
 }

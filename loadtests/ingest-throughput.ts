@@ -2,32 +2,38 @@
  * The bridge's own throughput on the local stack: ChirpStack-format uplinks into the ingest service over MQTT
  * (QoS 1) and over HTTP (`POST /chirpstack/events`), until Kafka acknowledged each as an Avro record — next to
  * the raw kafkajs produce rate (idempotent producer, acks = -1, batches of 500 records of the same size) on
- * the same broker in the same run. Bounded: `count` uplinks per source and `timeoutMs`.
+ * the same broker in the same run. The bridge runs in this process; the load generator runs in its own
+ * (ingest-load-generator.ts), so this process's CPU time is the bridge's, reported per event. Bounded: `count`
+ * uplinks per source and `timeoutMs`.
  */
+import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import mqtt from 'mqtt';
 import { testTopics } from '../e2e/pipeline.js';
+import type { EventEncoding } from '../ingest/chirpstack/event-types.js';
 import { start } from '../ingest/service.js';
 import { total } from '../ingest/metrics.js';
-import {
-  encodeEvent,
-  publishUplink,
-  tbms100Payload,
-  uplinkEvent,
-} from '../ingest/simulator/chirpstack-sim.js';
 import { loadConfig } from '../lib/config.js';
 import { createPool } from '../lib/db/pool.js';
 import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { createLogger } from '../lib/logger.js';
 import { createTestTopic } from '../lib/testing/kafka-control.js';
+import type { GeneratorCommand, GeneratorReply, Phase } from './ingest-load-generator.js';
 import { createBenchTenant } from './pipeline-throughput.js';
+
+export interface Rate {
+  perSecond: number;
+  /** CPU time (user + system) of this process per event, µs: the bridge's cost, the generator excluded. */
+  cpuMicrosPerEvent: number;
+}
 
 export interface IngestThroughputResult {
   count: number;
-  rawKafkaPerSecond: number;
-  mqttPerSecond: number;
-  httpPerSecond: number;
+  encoding: EventEncoding;
+  httpClients: number;
+  raw: Rate;
+  mqtt: Rate;
+  http: Rate;
 }
 
 async function within<T>(deadline: number, probe: () => Promise<T>, done: (v: T) => boolean): Promise<T> {
@@ -35,11 +41,71 @@ async function within<T>(deadline: number, probe: () => Promise<T>, done: (v: T)
     const value = await probe();
     if (done(value)) return value;
     if (Date.now() > deadline) throw new Error('benchmark timed out');
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, 5));
   }
 }
 
-export async function ingestThroughput({ count = 5_000, devices = 200, timeoutMs = 120_000 } = {}) {
+/** Starts the clock and this process's CPU counter; `stop` turns them into a Rate for `count` events. */
+function measure(count: number): { stop(): Rate } {
+  const started = performance.now();
+  const cpu = process.cpuUsage();
+  return {
+    stop() {
+      const ms = performance.now() - started;
+      const used = process.cpuUsage(cpu);
+      return {
+        perSecond: Math.round((count / ms) * 1000),
+        cpuMicrosPerEvent: Math.round((used.user + used.system) / count),
+      };
+    },
+  };
+}
+
+/** The load generator process and a typed wait for its next reply. */
+function startGenerator(deadline: number) {
+  const child: ChildProcess = fork(new URL('./ingest-load-generator.ts', import.meta.url), {
+    execArgv: ['--import', 'tsx'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
+  const exited = new Promise<never>((_, reject) =>
+    child.once('exit', (code) => reject(new Error(`load generator exited (${code})`))),
+  );
+  exited.catch(() => {});
+  return {
+    send: (command: GeneratorCommand) => child.send(command),
+    async next(): Promise<GeneratorReply> {
+      const reply = new Promise<GeneratorReply>((resolve) => child.once('message', resolve));
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new Error('benchmark timed out')),
+          Math.max(0, deadline - Date.now()),
+        );
+      });
+      try {
+        return await Promise.race([reply, exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async stop() {
+      if (child.exitCode !== null) return;
+      const gone = new Promise((resolve) => child.once('exit', resolve));
+      child.send({ type: 'exit' } satisfies GeneratorCommand);
+      await Promise.race([gone, new Promise((r) => setTimeout(r, 2_000))]);
+      child.kill();
+    },
+  };
+}
+
+export async function ingestThroughput({
+  count = 5_000,
+  devices = 200,
+  encoding = 'json' as EventEncoding,
+  httpClients = 64,
+  mqttWindow = 1_000,
+  timeoutMs = 120_000,
+} = {}): Promise<IngestThroughputResult> {
   const config = loadConfig();
   const logger = createLogger('bench', 'error');
   const run = `bench-${randomUUID().slice(0, 8)}`;
@@ -52,6 +118,7 @@ export async function ingestThroughput({ count = 5_000, devices = 200, timeoutMs
     topics.deadLetter,
     topics.joins,
     topics.deviceStatus,
+    topics.deviceLocations,
     topics.downlinkOutcomes,
     topics.orphanUplinks,
   ])
@@ -70,21 +137,26 @@ export async function ingestThroughput({ count = 5_000, devices = 200, timeoutMs
     kafka,
     registry: createSchemaRegistry(config.schemaRegistry),
   });
-  const publisher = await mqtt.connectAsync(config.mqtt.url, { clientId: `pub-${run}` });
-  const uplink = (i: number) => ({
-    devEui: devEuis[i % devices]!,
-    fCnt: Math.floor(i / devices) + 1,
-    fPort: 102,
-    payload: tbms100Payload(i % 2 === 0),
-    time: new Date(Date.now() - count + i),
-  });
-  const rate = (n: number, ms: number) => Math.round((n / ms) * 1000);
+  const generator = startGenerator(deadline);
   try {
+    generator.send({
+      type: 'prepare',
+      mqttUrl: config.mqtt.url,
+      clientId: `pub-${run}`,
+      httpUrl: `http://127.0.0.1:${ingest.httpPort}/chirpstack/events?event=up`,
+      count,
+      devEuis,
+      encoding,
+      mqttWindow,
+      httpClients,
+    });
+    if ((await generator.next()).type !== 'ready') throw new Error('load generator not ready');
+
     // Raw kafkajs: the ceiling for this broker and machine, with records the size of an Avro uplink.
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
     const value = randomBytes(140);
-    let started = performance.now();
+    let clock = measure(count);
     for (let i = 0; i < count; i += 500) {
       const messages = Array.from({ length: Math.min(500, count - i) }, (_, j) => ({
         key: devEuis[(i + j) % devices]!,
@@ -92,54 +164,45 @@ export async function ingestThroughput({ count = 5_000, devices = 200, timeoutMs
       }));
       await producer.send({ topic: rawTopic, acks: -1, messages });
     }
-    const rawKafkaPerSecond = rate(count, performance.now() - started);
+    const raw = clock.stop();
     await producer.disconnect();
 
-    // MQTT: publish with up to 1,000 PUBLISHes awaiting their PUBACK, measure until Kafka acknowledged all.
-    started = performance.now();
-    const inFlight = new Set<Promise<unknown>>();
-    for (let i = 0; i < count; i++) {
-      const p = publishUplink(publisher, uplink(i)).finally(() => inFlight.delete(p));
-      inFlight.add(p);
-      if (inFlight.size >= 1_000) await Promise.race(inFlight);
-    }
-    await within(
-      deadline,
-      () => total(ingest.metrics.published),
-      (n) => n >= count,
-    );
-    const mqttPerSecond = rate(count, performance.now() - started);
-
-    // HTTP: 64 concurrent keep-alive clients, as many ChirpStack integration workers would be.
-    const url = `http://127.0.0.1:${ingest.httpPort}/chirpstack/events?event=up`;
-    const bodies = Array.from({ length: count }, (_, i) =>
-      Uint8Array.from(
-        encodeEvent('up', uplinkEvent({ ...uplink(i), fCnt: uplink(i).fCnt + 1_000_000 }), 'json'),
-      ),
-    );
-    let next = 0;
-    let failed = 0;
-    started = performance.now();
-    await Promise.all(
-      Array.from({ length: 64 }, async () => {
-        while (next < count) {
-          const body = bodies[next++]!;
-          const response = await fetch(url, {
-            method: 'POST',
-            body,
-            headers: { 'content-type': 'application/json' },
-          });
-          await response.arrayBuffer();
-          if (response.status !== 200) failed++;
-        }
-      }),
-    );
-    const httpPerSecond = rate(count, performance.now() - started);
-    if (failed > 0) throw new Error(`${failed} HTTP events were not acknowledged`);
-    return { count, rawKafkaPerSecond, mqttPerSecond, httpPerSecond };
+    const runPhase = async (phase: Phase, done: () => Promise<void>) => {
+      clock = measure(count);
+      generator.send({ type: 'run', phase });
+      const reply = await generator.next();
+      if (reply.type !== 'done' || reply.failed > 0) {
+        throw new Error(`${phase}: ${reply.type === 'done' ? reply.failed : '?'} events not acknowledged`);
+      }
+      await done();
+      return clock.stop();
+    };
+    // MQTT: until the bridge counted every record acknowledged by Kafka (the generator's PUBACKs follow).
+    const mqtt = await runPhase('mqtt', async () => {
+      await within(
+        deadline,
+        () => total(ingest.metrics.published),
+        (n) => n >= count,
+      );
+    });
+    // HTTP: each 200 is sent after Kafka acknowledged that event, so the generator finishing is the end.
+    const http = await runPhase('http', async () => {});
+    return { count, encoding, httpClients, raw, mqtt, http };
   } finally {
-    await publisher.endAsync();
+    await generator.stop();
     await ingest.stop();
     await pool.end();
   }
+}
+
+export function formatIngestThroughput(r: IngestThroughputResult): string[] {
+  const ratio = (rate: Rate) => (rate.perSecond / r.raw.perSecond).toFixed(2);
+  const cpu = (rate: Rate) => `${rate.cpuMicrosPerEvent} µs CPU/event`;
+  return [
+    `ingest bridge, ${r.count} ${r.encoding} uplinks per source (ChirpStack event -> Avro record acknowledged by Kafka;`,
+    `  load generator in its own process, CPU is the bridge process's):`,
+    `  raw kafkajs produce   ${r.raw.perSecond} records/s (idempotent, acks=-1, batches of 500; ${cpu(r.raw)})`,
+    `  bridge from MQTT      ${r.mqtt.perSecond} uplinks/s  (ratio to raw ${ratio(r.mqtt)}; ${cpu(r.mqtt)})`,
+    `  bridge from HTTP      ${r.http.perSecond} uplinks/s  (ratio to raw ${ratio(r.http)}; ${r.httpClients} clients; ${cpu(r.http)})`,
+  ];
 }

@@ -137,9 +137,6 @@ export async function occupancyThroughput({
       topics,
       groupId: `bench-occ-${run}`,
       logger,
-      // The runtime's pipelined group commit (processors/runtime/processor.ts), opt-in: not yet the default
-      // because the rebalance drill fails with it under load (README, Processors).
-      options: { partitionsConsumedConcurrently: 8, maxBatch: 4_000 },
     });
     while (processor.applied() < count && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
     const appliedPerSecond = Math.round((count / (performance.now() - appliedStarted)) * 1000);

@@ -1,15 +1,16 @@
 /**
- * `npm run bench [-- --count N] [-- --only ingest,pipeline,occupancy,api]`: runs the benchmarks against the local
+ * `npm run bench [-- --count N] [-- --only ingest,ingest-stages,pipeline,occupancy,api]`: runs the benchmarks against the local
  * stack (`npm run stack up` first) and prints their numbers; without `--only`, all of them, in that order.
  * Benchmarks live here, never as timed assertions in tests.
  */
 import { parseArgs } from 'node:util';
 import { apiLoad, formatApiLoad } from './api-load.js';
-import { ingestThroughput } from './ingest-throughput.js';
+import { formatIngestStages, ingestStages } from './ingest-stages.js';
+import { formatIngestThroughput, ingestThroughput } from './ingest-throughput.js';
 import { occupancyThroughput } from './occupancy-throughput.js';
 import { pipelineThroughput } from './pipeline-throughput.js';
 
-const benchmarks = ['ingest', 'pipeline', 'occupancy', 'api'] as const;
+const benchmarks = ['ingest', 'ingest-stages', 'pipeline', 'occupancy', 'api'] as const;
 type Benchmark = (typeof benchmarks)[number];
 
 const { values } = parseArgs({
@@ -19,6 +20,8 @@ const { values } = parseArgs({
     users: { type: 'string', default: '200' },
     'think-ms': { type: 'string', default: '0' },
     'duration-s': { type: 'string', default: '60' },
+    encoding: { type: 'string', default: 'json' },
+    'http-clients': { type: 'string', default: '64' },
   },
 });
 const count = Math.min(100_000, Math.max(100, Number(values.count)));
@@ -32,20 +35,13 @@ for (const name of values.only?.split(',').map((s) => s.trim()) ?? benchmarks) {
 }
 
 if (selected.has('ingest')) {
-  const ingest = await ingestThroughput({ count });
-  const ratio = (n: number) => (n / ingest.rawKafkaPerSecond).toFixed(2);
-  console.log(
-    `ingest bridge, ${ingest.count} uplinks per source (ChirpStack event -> Avro record acknowledged by Kafka):`,
-  );
-  console.log(
-    `  raw kafkajs produce   ${ingest.rawKafkaPerSecond} records/s (idempotent, acks=-1, batches of 500)`,
-  );
-  console.log(
-    `  bridge from MQTT      ${ingest.mqttPerSecond} uplinks/s  (ratio to raw ${ratio(ingest.mqttPerSecond)})`,
-  );
-  console.log(
-    `  bridge from HTTP      ${ingest.httpPerSecond} uplinks/s  (ratio to raw ${ratio(ingest.httpPerSecond)})`,
-  );
+  const encoding = values.encoding === 'protobuf' ? 'protobuf' : 'json';
+  const result = await ingestThroughput({ count, encoding, httpClients: Number(values['http-clients']) });
+  for (const line of formatIngestThroughput(result)) console.log(line);
+}
+
+if (selected.has('ingest-stages')) {
+  for (const line of formatIngestStages(await ingestStages({ count }))) console.log(line);
 }
 
 if (selected.has('pipeline')) {

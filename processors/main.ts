@@ -11,6 +11,7 @@ import { createLogger } from '../lib/logger.js';
 import { startDisplays } from './display/run.js';
 import { startLiveness } from './liveness/run.js';
 import { startOccupancy } from './occupancy/run.js';
+import { startReservations } from './reservations/run.js';
 import { startRollups } from './rollups/run.js';
 
 // Composition root of the stream processors.
@@ -82,6 +83,20 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
     raiseGate: config.liveness.raiseGate,
     options: { drainMs: config.shutdownGraceMs },
   });
+  const reservations = await startReservations({
+    kafka: createKafka(config.kafka, logger, 'parking-reservations'),
+    registry: schemaRegistry,
+    pipelinePool,
+    topics: { reservationEvents: config.reservations.eventsTopic },
+    logger: logger.child({ processor: 'reservations' }),
+    metrics: registry,
+    tick: {
+      everyMs: config.reservations.tickMs,
+      batchSize: config.reservations.batchSize,
+      maxBatches: config.reservations.maxBatches,
+    },
+    policy: { noShowGraceMs: config.reservations.noShowGraceMs },
+  });
   let draining = false;
   const http = await listen(
     createOperabilityApp(registry, () => !draining),
@@ -98,6 +113,7 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
         displays,
         rollups,
         liveness,
+        reservations,
         { stop: () => closeServer(http.server) },
       ]);
     },

@@ -32,11 +32,13 @@ export type AvroSchemaFile =
   | 'uplink'
   | 'join'
   | 'device-status'
+  | 'device-location'
   | 'downlink-outcome'
   | 'orphan-uplink'
   | 'dead-letter'
   | 'occupancy-change'
-  | 'liveness-alert';
+  | 'liveness-alert'
+  | 'reservation-event';
 
 /** The Avro schema text (JSON) of `schemas/avro/<file>.avsc`. */
 export function readAvroSchema(file: AvroSchemaFile): string {

@@ -60,6 +60,15 @@ export interface CredentialSource {
   get(name: string): string | undefined;
 }
 
+/** The `Authorization: Bearer <token>` token; null without the header, UNAUTHENTICATED when it is malformed. */
+export function bearerToken(req: CredentialSource): string | null {
+  const authorization = req.get('authorization');
+  if (!authorization) return null;
+  const match = /^Bearer\s+(\S+)$/i.exec(authorization);
+  if (!match?.[1]) throw new PlatformError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
+  return match[1];
+}
+
 const uuid = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 /**
@@ -90,12 +99,9 @@ export async function authenticate(
       actor: { type: 'api_key', id: row.key_id },
     };
   }
-  const authorization = req.get('authorization');
-  if (!authorization)
-    throw new PlatformError('UNAUTHENTICATED', 'missing credentials (Authorization or X-API-Key)');
-  const match = /^Bearer\s+(\S+)$/i.exec(authorization);
-  if (!match?.[1]) throw new PlatformError('UNAUTHENTICATED', 'Authorization must be "Bearer <token>"');
-  const claims = await tokens.verify(match[1]);
+  const token = bearerToken(req);
+  if (!token) throw new PlatformError('UNAUTHENTICATED', 'missing credentials (Authorization or X-API-Key)');
+  const claims = await tokens.verify(token);
   const tenantId = req.get('x-tenant-id') ?? claims.tenantId;
   if (!tenantId) throw new PlatformError('FORBIDDEN', 'no tenant selected: send X-Tenant-Id');
   if (!uuid.test(tenantId)) throw new PlatformError('VALIDATION_FAILED', 'X-Tenant-Id must be a UUID');

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { isPlatformError } from '../../lib/errors.js';
 import { hashPassword, verifyPassword } from './passwords.js';
 import { createTokenService, tokenAudience, tokenIssuer } from './tokens.js';
@@ -43,6 +43,25 @@ describe('access tokens', () => {
       await base().setIssuer(tokenIssuer).setAudience(tokenAudience).setExpirationTime(1).sign(key),
     );
     await rejects(await base().setIssuer(tokenIssuer).setAudience('other').setExpirationTime('1m').sign(key));
+  });
+
+  it('verified once are remembered, but still end at their expiry, and a tampered copy is still refused', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const service = createTokenService({ jwtSecret: secret, accessTokenTtlS: 60 });
+      const { accessToken } = await service.issue(claims);
+      expect(await service.verify(accessToken)).toEqual(claims);
+      expect(await service.verify(accessToken)).toEqual(claims);
+      const tampered = accessToken.replace(/\.([^.]+)\./, (_m, p: string) => `.${p.slice(0, -2)}AA.`);
+      expect(
+        isPlatformError(await service.verify(tampered).catch((e: unknown) => e), 'UNAUTHENTICATED'),
+      ).toBe(true);
+      vi.setSystemTime(Date.now() + 61_000);
+      const expired = await service.verify(accessToken).catch((e: unknown) => e);
+      expect(isPlatformError(expired, 'UNAUTHENTICATED')).toBe(true);
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('need a key of at least 32 bytes', () => {

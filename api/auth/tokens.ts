@@ -30,13 +30,21 @@ export const tokenAudience = 'parking-api-v6';
 
 const payloadSchema = z.object({
   sub: z.string().uuid(),
+  exp: z.number(),
   tid: z.string().uuid().nullable(),
   pa: z.boolean(),
 });
 
+/** Verified tokens remembered per service (a console sends the same token on every request until it expires). */
+const maxRemembered = 10_000;
+
 export function createTokenService(settings: TokenSettings): TokenService {
   const key = new TextEncoder().encode(settings.jwtSecret);
   if (key.length < 32) throw new PlatformError('CONFIG_INVALID', 'the JWT secret needs at least 32 bytes');
+  // Token text -> its claims and expiry (ms). Only the signature check is skipped for a token verified before:
+  // the same text carries the same signature, a remembered token still ends at its `exp`, and what the token
+  // grants (memberships, roles) is read fresh on every request. Bounded: the oldest entry goes first.
+  const verified = new Map<string, { claims: AccessClaims; expiresAtMs: number }>();
   return {
     async issue(claims) {
       const accessToken = await new SignJWT({ tid: claims.tenantId, pa: claims.platformAdmin })
@@ -51,6 +59,11 @@ export function createTokenService(settings: TokenSettings): TokenService {
       return { accessToken, expiresIn: settings.accessTokenTtlS };
     },
     async verify(token) {
+      const known = verified.get(token);
+      if (known) {
+        if (known.expiresAtMs > Date.now()) return known.claims;
+        verified.delete(token);
+      }
       let payload: unknown;
       try {
         ({ payload } = await jwtVerify(token, key, {
@@ -64,7 +77,10 @@ export function createTokenService(settings: TokenSettings): TokenService {
       }
       const claims = payloadSchema.safeParse(payload);
       if (!claims.success) throw new PlatformError('UNAUTHENTICATED', 'invalid access token claims');
-      return { userId: claims.data.sub, tenantId: claims.data.tid, platformAdmin: claims.data.pa };
+      const result = { userId: claims.data.sub, tenantId: claims.data.tid, platformAdmin: claims.data.pa };
+      if (verified.size >= maxRemembered) verified.delete(verified.keys().next().value!);
+      verified.set(token, { claims: result, expiresAtMs: claims.data.exp * 1000 });
+      return result;
     },
   };
 }

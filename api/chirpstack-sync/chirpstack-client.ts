@@ -6,7 +6,8 @@ import gatewayGrpc from '@chirpstack/chirpstack-api/api/gateway_grpc_pb.js';
 import gatewayPb from '@chirpstack/chirpstack-api/api/gateway_pb.js';
 import type { CallResult, DeviceSpec, GatewaySpec, Plan } from './decide.js';
 
-/** The four ChirpStack calls the sync makes; each resolves with a CallResult and never throws. */
+/** The six ChirpStack calls the sync makes (create, update, delete of devices and gateways); each resolves with a
+ * CallResult and never throws. */
 export interface ChirpstackApi {
   send(plan: Exclude<Plan, { call: 'none' }>): Promise<CallResult>;
   close(): void;
@@ -68,6 +69,16 @@ export function createChirpstackApi(options: ChirpstackApiOptions): ChirpstackAp
           const request = new gatewayPb.UpdateGatewayRequest();
           request.setGateway(toGateway(plan.gateway));
           return call(gateways.update.bind(gateways), request);
+        }
+        case 'deleteDevice': {
+          const request = new devicePb.DeleteDeviceRequest();
+          request.setDevEui(plan.devEui);
+          return call(devices.delete.bind(devices), request);
+        }
+        case 'deleteGateway': {
+          const request = new gatewayPb.DeleteGatewayRequest();
+          request.setGatewayId(plan.gatewayId);
+          return call(gateways.delete.bind(gateways), request);
         }
       }
     },

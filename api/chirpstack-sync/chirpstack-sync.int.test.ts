@@ -10,6 +10,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import { loadConfig } from '../../lib/config.js';
 import { createPool, type Pool } from '../../lib/db/pool.js';
+import { withTenant } from '../../lib/db/tenant.js';
 import { createLogger } from '../../lib/logger.js';
 import { createTestTenant, eventually, randomDevEui, type TestTenant } from '../../lib/testing/fixtures.js';
 import { createChirpstackApi } from './chirpstack-client.js';
@@ -29,7 +30,21 @@ interface Received {
   id: string;
   name: string;
   authorization: string | undefined;
-  entity: devicePb.Device.AsObject | gatewayPb.Gateway.AsObject;
+  /** The device or gateway sent; for a Delete, only its id. */
+  entity: devicePb.Device.AsObject | gatewayPb.Gateway.AsObject | { devEui: string } | { gatewayId: string };
+}
+
+type AnyRequest =
+  | devicePb.CreateDeviceRequest
+  | devicePb.DeleteDeviceRequest
+  | gatewayPb.CreateGatewayRequest
+  | gatewayPb.DeleteGatewayRequest;
+
+function entityOf(request: AnyRequest): Received['entity'] {
+  if ('getDevice' in request) return request.getDevice()!.toObject();
+  if ('getGateway' in request) return request.getGateway()!.toObject();
+  if ('getDevEui' in request) return { devEui: request.getDevEui() };
+  return { gatewayId: request.getGatewayId() };
 }
 
 /**
@@ -47,18 +62,14 @@ class FakeChirpstack {
     const handler =
       (method: string) =>
       (
-        call: grpc.ServerUnaryCall<
-          devicePb.CreateDeviceRequest | gatewayPb.CreateGatewayRequest,
-          emptyPb.Empty
-        >,
+        call: grpc.ServerUnaryCall<AnyRequest, emptyPb.Empty>,
         callback: grpc.sendUnaryData<emptyPb.Empty>,
       ) => {
         const authorization = call.metadata.get('authorization')[0]?.toString();
-        const request = call.request;
-        const entity =
-          'getDevice' in request ? request.getDevice()!.toObject() : request.getGateway()!.toObject();
+        const entity = entityOf(call.request);
         const id = 'devEui' in entity ? entity.devEui : entity.gatewayId;
-        this.calls.push({ method, id, name: entity.name, authorization, entity });
+        const name = 'name' in entity ? entity.name : '';
+        this.calls.push({ method, id, name, authorization, entity });
         if (authorization !== `Bearer ${token}`)
           return callback({ code: grpc.status.UNAUTHENTICATED, details: 'bad token' });
         const failure = this.failures.shift();
@@ -68,10 +79,12 @@ class FakeChirpstack {
     this.server.addService(deviceGrpc.DeviceServiceService, {
       create: handler('DeviceService.Create'),
       update: handler('DeviceService.Update'),
+      delete: handler('DeviceService.Delete'),
     } as grpc.UntypedServiceImplementation);
     this.server.addService(gatewayGrpc.GatewayServiceService, {
       create: handler('GatewayService.Create'),
       update: handler('GatewayService.Update'),
+      delete: handler('GatewayService.Delete'),
     } as grpc.UntypedServiceImplementation);
     this.port = await new Promise((resolve, reject) =>
       this.server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (error, port) =>
@@ -104,6 +117,7 @@ describe('ChirpStack sync', () => {
   const fake = new FakeChirpstack();
   let admin: pg.Client;
   let pipeline: Pool;
+  let apiPool: Pool;
   let tenant: TestTenant;
   let worker: SyncWorker | undefined;
   const deviceProfileId = randomUUID();
@@ -123,6 +137,7 @@ describe('ChirpStack sync', () => {
     admin = new pg.Client({ connectionString: config.postgres.migrateUrl });
     await admin.connect();
     pipeline = createPool(config.postgres.pipelineUrl, 'chirpstack-sync-test', 2);
+    apiPool = createPool(config.postgres.apiUrl, 'chirpstack-sync-test-api', 2);
   });
 
   beforeEach(async () => {
@@ -167,6 +182,7 @@ describe('ChirpStack sync', () => {
 
   afterAll(async () => {
     await pipeline.end();
+    await apiPool.end();
     await admin.end();
     await fake.stop();
   });
@@ -272,6 +288,89 @@ describe('ChirpStack sync', () => {
     const calls = fake.callsFor(tenant.devEui);
     expect(calls.map((c) => c.method)).toEqual(['DeviceService.Create', 'DeviceService.Update']);
     expect(calls[1]!.entity).toMatchObject({ name: 'Bay 7 sensor', isDisabled: true });
+  });
+
+  it('deletes a device deleted in the platform from ChirpStack and records it synced, no longer there', async () => {
+    startWorker();
+    await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced',
+    );
+    // As the API deletes: parking_api under the tenant's RLS (the trigger marks the row as that role).
+    await withTenant(apiPool, tenant.tenantId, (db) =>
+      db.query('DELETE FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2', [
+        tenant.tenantId,
+        tenant.devEui,
+      ]),
+    );
+    const deleted = await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced' && r.synced_version === '2',
+    );
+    expect(deleted).toMatchObject({ version: '2', in_chirpstack: false, attempts: 0, last_error_code: null });
+    const calls = fake.callsFor(tenant.devEui);
+    expect(calls.map((c) => c.method)).toEqual(['DeviceService.Create', 'DeviceService.Delete']);
+    expect(calls[1]).toMatchObject({
+      authorization: `Bearer ${token}`,
+      entity: { devEui: tenant.devEui.toLowerCase() },
+    });
+  });
+
+  it('retries a gateway delete that fails with backoff, error visible, until ChirpStack deletes it', async () => {
+    const gwEui = randomDevEui();
+    await admin.query(`INSERT INTO gateways (tenant_id, gw_eui, name) VALUES ($1, $2, 'Roof')`, [
+      tenant.tenantId,
+      gwEui,
+    ]);
+    startWorker();
+    await eventually(
+      () => item('gateway', gwEui),
+      (r) => r?.status === 'synced',
+    );
+    fake.failures.push({ code: grpc.status.UNAVAILABLE, details: 'chirpstack is restarting' });
+    await admin.query('DELETE FROM gateways WHERE tenant_id = $1 AND gw_eui = $2', [tenant.tenantId, gwEui]);
+    const failed = await eventually(
+      () => item('gateway', gwEui),
+      (r) => r?.status === 'retrying',
+      { intervalMs: 5 },
+    );
+    expect(failed).toMatchObject({ last_error_code: 'UNAVAILABLE', attempts: 1, in_chirpstack: true });
+    const deleted = await eventually(
+      () => item('gateway', gwEui),
+      (r) => r?.status === 'synced' && r.synced_version === '2',
+    );
+    expect(deleted).toMatchObject({ in_chirpstack: false, attempts: 0, last_error_code: null });
+    expect(fake.callsFor(gwEui).map((c) => c.method)).toEqual([
+      'GatewayService.Create',
+      'GatewayService.Delete',
+      'GatewayService.Delete',
+    ]);
+  });
+
+  it('counts a delete ChirpStack answers NOT_FOUND as done, and creates the device anew if registered again', async () => {
+    await admin.query('DELETE FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2', [
+      tenant.tenantId,
+      tenant.devEui,
+    ]);
+    fake.failures.push({ code: grpc.status.NOT_FOUND, details: 'object does not exist' });
+    startWorker();
+    const deleted = await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced',
+    );
+    expect(deleted).toMatchObject({ version: '2', synced_version: '2', in_chirpstack: false });
+    await admin.query(
+      `INSERT INTO sensor_devices (tenant_id, dev_eui, codec) VALUES ($1, $2, 'browan-tbms100')`,
+      [tenant.tenantId, tenant.devEui],
+    );
+    await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced' && r.synced_version === '3',
+    );
+    expect(fake.callsFor(tenant.devEui).map((c) => c.method)).toEqual([
+      'DeviceService.Delete',
+      'DeviceService.Create',
+    ]);
   });
 
   it('records a device it cannot map (no device profile) as failed, without calling ChirpStack', async () => {

@@ -61,10 +61,22 @@ describe('plan', () => {
       expect: { call: 'none', code: 'NOT_MAPPED' },
     },
     {
-      name: 'a deleted entity cannot be sent',
+      name: 'a device deleted in the platform is deleted from ChirpStack, by its lower-case DevEUI',
+      item: { ...item, inChirpstack: true },
+      snapshot: null,
+      expect: { call: 'deleteDevice', devEui: '70b3d57ed0000001' },
+    },
+    {
+      name: 'a deleted device the row says ChirpStack never had is deleted too (a lost create answer)',
       item,
       snapshot: null,
-      expect: { call: 'none', code: 'ENTITY_GONE' },
+      expect: { call: 'deleteDevice', devEui: '70b3d57ed0000001' },
+    },
+    {
+      name: 'a gateway deleted in the platform is deleted from ChirpStack',
+      item: { ...item, kind: 'gateway', eui: 'AA00000000000001', inChirpstack: true },
+      snapshot: null,
+      expect: { call: 'deleteGateway', gatewayId: 'aa00000000000001' },
     },
   ];
   for (const c of cases) it(c.name, () => expect(plan(c.item, c.snapshot)).toMatchObject(c.expect));
@@ -100,6 +112,7 @@ describe('plan', () => {
 describe('outcome', () => {
   const create = plan(item, device);
   const update = plan({ ...item, inChirpstack: true }, device);
+  const remove = plan({ ...item, inChirpstack: true }, null);
   const fail = (code: string): CallResult => ({ ok: false, code, message: `${code} happened` });
   const cases: Array<{
     name: string;
@@ -149,6 +162,41 @@ describe('outcome', () => {
       plan: update,
       result: fail('NOT_FOUND'),
       expect: { status: 'pending', inChirpstack: false, retryInMs: 0 },
+    },
+    {
+      name: 'a delete that succeeded: synced at the version sent, ChirpStack no longer has it',
+      item: { ...item, inChirpstack: true, attempts: 1 },
+      plan: remove,
+      result: { ok: true },
+      expect: {
+        status: 'synced',
+        syncedVersion: 4,
+        attempts: 0,
+        inChirpstack: false,
+        retryInMs: null,
+        lastErrorCode: null,
+      },
+    },
+    {
+      name: 'a delete answered NOT_FOUND is done: ChirpStack does not have it either',
+      item: { ...item, inChirpstack: true },
+      plan: remove,
+      result: fail('NOT_FOUND'),
+      expect: { status: 'synced', syncedVersion: 4, inChirpstack: false, lastErrorCode: null },
+    },
+    {
+      name: 'a delete failing retriably backs off like any call, still in ChirpStack',
+      item: { ...item, inChirpstack: true, attempts: 1 },
+      plan: remove,
+      result: fail('UNAVAILABLE'),
+      expect: { status: 'retrying', attempts: 2, retryInMs: 2_000, inChirpstack: true, syncedVersion: null },
+    },
+    {
+      name: 'a delete refused for good fails with the code',
+      item: { ...item, inChirpstack: true },
+      plan: remove,
+      result: fail('INVALID_ARGUMENT'),
+      expect: { status: 'failed', attempts: 1, lastErrorCode: 'INVALID_ARGUMENT', inChirpstack: true },
     },
     {
       name: 'an entity that cannot be mapped fails without a call',

@@ -68,19 +68,25 @@ export interface GatewaySpec {
 export type Plan =
   | { call: 'createDevice' | 'updateDevice'; device: DeviceSpec }
   | { call: 'createGateway' | 'updateGateway'; gateway: GatewaySpec }
-  /** Nothing can be sent (entity gone, or no ChirpStack mapping): recorded as a non-retriable failure. */
+  /** The entity was deleted in the platform: delete it from ChirpStack (ChirpStack's lower-case hex id). */
+  | { call: 'deleteDevice'; devEui: string }
+  | { call: 'deleteGateway'; gatewayId: string }
+  /** Nothing can be sent (no ChirpStack mapping): recorded as a non-retriable failure. */
   | { call: 'none'; code: string; message: string };
 
 /** ChirpStack ids are lower-case hex (it accepts upper case, but answers lower case). */
 const chirpstackEui = (eui: string) => eui.toLowerCase();
 
+/**
+ * The call an entity needs. Gone from the platform (deleted): delete it from ChirpStack, also when the row says
+ * ChirpStack never had it (a create whose answer was lost may have made it); ChirpStack's NOT_FOUND then counts as
+ * done (outcome).
+ */
 export function plan(item: SyncItem, snapshot: Snapshot | null): Plan {
   if (!snapshot)
-    return {
-      call: 'none',
-      code: 'ENTITY_GONE',
-      message: `the ${item.kind} no longer exists in the platform`,
-    };
+    return item.kind === 'device'
+      ? { call: 'deleteDevice', devEui: chirpstackEui(item.eui) }
+      : { call: 'deleteGateway', gatewayId: chirpstackEui(item.eui) };
   const tags = { parking_tenant_id: item.tenantId };
   if (snapshot.kind === 'device') {
     if (!snapshot.applicationId)
@@ -181,6 +187,18 @@ export function outcome(
   if (chosen.call === 'none')
     return fail('failed', item.attempts + 1, chosen.code, chosen.message, null, item.inChirpstack);
   const creating = chosen.call === 'createDevice' || chosen.call === 'createGateway';
+  const deleting = chosen.call === 'deleteDevice' || chosen.call === 'deleteGateway';
+  // Deleted, or already not there: ChirpStack no longer has it, which is what the platform says.
+  if (deleting && (result.ok || result.code === 'NOT_FOUND'))
+    return {
+      status: 'synced',
+      attempts: 0,
+      inChirpstack: false,
+      syncedVersion: item.version,
+      retryInMs: null,
+      lastErrorCode: null,
+      lastError: null,
+    };
   if (result.ok)
     return {
       status: 'synced',

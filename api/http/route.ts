@@ -5,7 +5,7 @@ import { withPlatformAdmin } from '../../lib/db/platform-admin.js';
 import type { Pool, PoolClient } from '../../lib/db/pool.js';
 import { withTenant } from '../../lib/db/tenant.js';
 import { PlatformError, isPlatformError } from '../../lib/errors.js';
-import { authenticate, authorize, type Access, type Principal } from '../auth/principal.js';
+import { authenticate, authorize, bearerToken, type Access, type Principal } from '../auth/principal.js';
 import type { TokenService } from '../auth/tokens.js';
 import { problemSchema } from '../problem.js';
 import { applyDecision, type RateDecision, type RateLimiter, type RateLimits } from './rate-limit.js';
@@ -42,6 +42,11 @@ export interface RouteContext<P, Q, B> {
   write<T>(work: Work<T>): Promise<T>;
   /** Answers with one of the route's `otherStatuses` instead of `status` (e.g. 200 for an idempotent replay). */
   setStatus(status: Status): void;
+  /**
+   * Public routes that a logged-in user may also call (invite acceptance): the user id of the `Authorization:
+   * Bearer` access token, null when none is sent; a bad token is UNAUTHENTICATED, as on any other route.
+   */
+  bearerUser(): Promise<string | null>;
 }
 
 declare module 'express-serve-static-core' {
@@ -124,17 +129,10 @@ export class ApiRoutes {
       res.locals.route = routeLabel;
       let principal: Principal | undefined;
       if (def.access) {
-        principal = await authenticate(req, deps.pool, deps.tokens);
-        if (deps.limiter) {
-          const [bucket, limit, what] =
-            principal.kind === 'api_key'
-              ? [`key:${principal.keyId}`, deps.limits.perApiKey, 'API key']
-              : [`user:${principal.userId}`, deps.limits.perUser, 'user'];
-          const decision = await deps.limiter.hit(bucket, limit);
-          res.locals.rateLimit = { bucket: principal.kind === 'api_key' ? 'api_key' : 'user', ...decision };
-          applyDecision(res, decision, deps.limits.windowS, what);
-        }
+        principal = await this.authenticateAndLimit(req, res);
         authorize(principal, def.access);
+      } else {
+        await this.limitPendingIp(res);
       }
       const params = def.params ? parseInput(def.params, req.params, 'path') : undefined;
       const query = def.query ? parseInput(def.query, req.query, 'query') : undefined;
@@ -173,6 +171,10 @@ export class ApiRoutes {
             throw new PlatformError('FORBIDDEN', 'platform admins have read-only access to tenants');
           return withTenant(deps.pool, p.tenantId, (db) => work(db, p.tenantId), context);
         },
+        async bearerUser() {
+          const token = bearerToken(req);
+          return token ? (await deps.tokens.verify(token)).userId : null;
+        },
         setStatus(chosen) {
           if (!def.otherStatuses?.includes(chosen))
             throw new PlatformError('INTERNAL', `${def.operationId} does not declare the status ${chosen}`);
@@ -188,6 +190,45 @@ export class ApiRoutes {
       if (status === 204) res.status(204).end();
       else res.status(status).json(result);
     });
+  }
+
+  /**
+   * Authenticates, then counts the request in the caller's bucket (API key or user) and, when perIpLimit left it
+   * to the route, in the address's bucket: one Redis round trip. Over either limit: 429; bad credentials from an
+   * address over its limit: 429 as well, otherwise the authentication error.
+   */
+  private async authenticateAndLimit(req: Request, res: Response): Promise<Principal> {
+    const { deps } = this;
+    let principal: Principal;
+    try {
+      principal = await authenticate(req, deps.pool, deps.tokens);
+    } catch (error) {
+      await this.limitPendingIp(res);
+      throw error;
+    }
+    if (!deps.limiter) return principal;
+    const ip = res.locals.pendingIpHit;
+    res.locals.pendingIpHit = undefined;
+    const [bucket, limit, what] =
+      principal.kind === 'api_key'
+        ? [`key:${principal.keyId}`, deps.limits.perApiKey, 'API key']
+        : [`user:${principal.userId}`, deps.limits.perUser, 'user'];
+    const decisions = await deps.limiter.hitAll(ip ? [{ bucket, limit }, ip] : [{ bucket, limit }]);
+    const [decision, ipDecision] = decisions as [RateDecision, RateDecision | undefined];
+    res.locals.rateLimit = { bucket: principal.kind === 'api_key' ? 'api_key' : 'user', ...decision };
+    // Over the address limit: answered like perIpLimit does (its headers, 429), before the caller's own.
+    if (ipDecision && !ipDecision.allowed) applyDecision(res, ipDecision, deps.limits.windowS, 'address');
+    applyDecision(res, decision, deps.limits.windowS, what);
+    return principal;
+  }
+
+  /** Counts and applies the per-IP hit perIpLimit left to the route, if any (public routes, failed logins). */
+  private async limitPendingIp(res: Response): Promise<void> {
+    const ip = res.locals.pendingIpHit;
+    if (!ip || !this.deps.limiter) return;
+    res.locals.pendingIpHit = undefined;
+    const [decision] = await this.deps.limiter.hitAll([ip]);
+    applyDecision(res, decision!, this.deps.limits.windowS, 'address');
   }
 
   private describe(

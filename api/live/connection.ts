@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import { LruCache } from '../../lib/lru.js';
 import {
   closeCodes,
+  liveEventKinds,
   type LiveEvent,
   type LiveEventKind,
   type ReadyMessage,
@@ -64,7 +65,12 @@ export class LiveConnection implements LiveSubscriber {
   finishReplay(replayed: readonly LiveEvent[], resume: ReadyMessage['resume']): void {
     if (this.#state !== 'REPLAYING') return;
     for (const event of replayed) if (this.kinds.has(event.kind)) this.#sendEvent(event);
-    this.#send({ type: 'ready', tenantId: this.tenantId, resume });
+    this.#send({
+      type: 'ready',
+      tenantId: this.tenantId,
+      kinds: liveEventKinds.filter((k) => this.kinds.has(k)),
+      resume,
+    });
     const held = this.#pending;
     this.#pending = [];
     if (this.#state === 'REPLAYING') this.#state = 'LIVE';

@@ -12,9 +12,9 @@ import { authenticate, type CredentialSource, type Principal } from '../auth/pri
 import type { TokenService } from '../auth/tokens.js';
 import { statusOf } from '../problem.js';
 import { LiveConnection, type DropReason } from './connection.js';
-import { allowedKinds, closeCodes, type LiveEventKind } from './envelope.js';
+import { allowedKinds, closeCodes, isLiveEventKind, type LiveEventKind } from './envelope.js';
 import type { LiveHub } from './hub.js';
-import { parseResume, replayOccupancy, type ResumeRequest } from './replay.js';
+import { parseResume, replayEvents, type ResumeRequest } from './replay.js';
 
 export const livePath = '/api/v6/live';
 
@@ -52,10 +52,11 @@ export interface LiveServer extends Service {
  * principal resolution as every HTTP route (`Authorization: Bearer`, `X-API-Key`, or `?access_token=` for browsers,
  * which cannot set headers on a WebSocket; `X-Tenant-Id` or `?tenantId=` selects the tenant), then 401/403/400 as
  * problem+json and no upgrade. A platform admin's subscription is one audited withPlatformAdmin unit of work, and
- * so is its replay. Resume with `?lastEventId=` or `?since=` (replay.ts). Heartbeat: a ping every heartbeatMs;
- * no pong by the next one and the socket is destroyed. Connections live at most maxConnectionMs (4001: reconnect
- * with fresh credentials, so a revoked membership or key stops a subscription within that time). stop() refuses
- * new upgrades and closes every socket with 1001, destroying any that do not complete the close in closeGraceMs.
+ * so is its replay. `?kinds=` narrows what the connection receives (subscribedKinds). Resume with `?lastEventId=`
+ * or `?since=` (replay.ts). Heartbeat: a ping every heartbeatMs; no pong by the next one and the socket is
+ * destroyed. Connections live at most maxConnectionMs (4001: reconnect with fresh credentials, so a revoked
+ * membership or key stops a subscription within that time). stop() refuses new upgrades and closes every socket
+ * with 1001, destroying any that do not complete the close in closeGraceMs.
  */
 export function attachLiveServer(server: Server, deps: LiveServerDeps): LiveServer {
   const { logger, options } = deps;
@@ -141,7 +142,7 @@ export function attachLiveServer(server: Server, deps: LiveServerDeps): LiveServ
       return;
     }
     read(principal, requestId, (db) =>
-      replayOccupancy(db, principal.tenantId, resume, {
+      replayEvents(db, principal.tenantId, resume, kinds, {
         maxEvents: options.replayMaxEvents,
         windowMs: options.replayWindowMs,
       }),
@@ -165,8 +166,7 @@ export function attachLiveServer(server: Server, deps: LiveServerDeps): LiveServ
           retriable: true,
         });
       const principal = await authenticate(credentials(req, url), deps.pool, deps.tokens);
-      const kinds = allowedKinds(principal);
-      if (kinds.size === 0) throw new PlatformError('FORBIDDEN', 'this API key may read no live event kind');
+      const kinds = subscribedKinds(allowedKinds(principal), url.searchParams);
       const resume = parseResume(url.searchParams);
       const requestId = randomUUID();
       // A platform admin's subscription is a cross-tenant read: audited (and re-checked) like any other.
@@ -193,6 +193,31 @@ export function attachLiveServer(server: Server, deps: LiveServerDeps): LiveServ
       await new Promise<void>((resolve) => wss.close(() => resolve()));
     },
   };
+}
+
+/**
+ * The kinds a connection receives: those asked for with `?kinds=a,b` (default: all) that the principal may read.
+ * An unknown kind is a 400; none left, a 403 (a key that may read none, or asked only for kinds it may not read).
+ */
+export function subscribedKinds(
+  allowed: ReadonlySet<LiveEventKind>,
+  params: URLSearchParams,
+): ReadonlySet<LiveEventKind> {
+  const asked = params.get('kinds');
+  let kinds = allowed;
+  if (asked !== null) {
+    const names = asked.split(',').map((k) => k.trim());
+    const unknown = names.filter((k) => !isLiveEventKind(k));
+    if (unknown.length > 0)
+      throw new PlatformError(
+        'VALIDATION_FAILED',
+        `unknown live event kind: ${unknown.join(', ') || '(none)'}`,
+      );
+    kinds = new Set(names.filter((k): k is LiveEventKind => isLiveEventKind(k) && allowed.has(k)));
+  }
+  if (kinds.size === 0)
+    throw new PlatformError('FORBIDDEN', 'these credentials may read none of these live event kinds');
+  return kinds;
 }
 
 /**

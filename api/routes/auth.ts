@@ -1,6 +1,7 @@
 import type { Pool } from '../../lib/db/pool.js';
 import type { ApiRoutes } from '../http/route.js';
 import { minPasswordLength, registerTenant } from '../services/registration.js';
+import { acceptInviteToken } from '../services/tenants.js';
 import { z } from '../http/zod.js';
 import type { Sessions } from '../auth/sessions.js';
 import { roles } from '../auth/principal.js';
@@ -40,7 +41,31 @@ const registerBody = z
   .strict()
   .openapi('Registration');
 
-/** Registration, login, refresh (rotating) and logout: public routes, limited per IP only. */
+const acceptInviteBody = z
+  .object({
+    token: z.string().min(1).max(200),
+    password: z
+      .string()
+      .min(minPasswordLength)
+      .max(1024)
+      .optional()
+      .openapi({ description: 'for a new account; not used with a bearer token' }),
+    name: z.string().trim().min(1).max(200).optional(),
+  })
+  .strict()
+  .openapi('InviteAcceptance');
+const acceptedSchema = z
+  .object({
+    tenantId: z.string().uuid(),
+    userId: z.string().uuid(),
+    role: z.enum(roles),
+    userCreated: z.boolean().openapi({ description: 'true: a new account (log in with the password)' }),
+  })
+  .openapi('InviteAccepted');
+
+/**
+ * Registration, login, refresh (rotating), logout and invite acceptance: public routes, limited per IP only.
+ */
 export function addAuthRoutes(api: ApiRoutes, sessions: Sessions, pool: Pool): void {
   api.add({
     method: 'post',
@@ -55,6 +80,29 @@ export function addAuthRoutes(api: ApiRoutes, sessions: Sessions, pool: Pool): v
     handler: async ({ body, requestId }) => {
       const { tenantId } = await registerTenant(pool, body, requestId);
       return sessions.login({ email: body.email, password: body.password, tenantId }, requestId);
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/auth/invites/accept',
+    operationId: 'acceptInvite',
+    summary:
+      'Accept an invite: with a bearer token the logged-in user (of the invited email) joins; without one a new ' +
+      'account is created with the password (an existing email: 409, log in first). Unknown token: 404; used, ' +
+      'revoked or expired: 409',
+    tag: 'auth',
+    access: null,
+    body: acceptInviteBody,
+    status: 201,
+    response: acceptedSchema,
+    handler: async ({ body, requestId, bearerUser }) => {
+      const accepted = await acceptInviteToken(pool, body, await bearerUser(), requestId);
+      return {
+        tenantId: accepted.tenantId,
+        userId: accepted.userId,
+        role: accepted.invite.role,
+        userCreated: accepted.userCreated,
+      };
     },
   });
   api.add({

@@ -4,6 +4,8 @@ import { z } from '../http/zod.js';
 import {
   adoptOrphan,
   archiveDevice,
+  deleteDevice,
+  deleteGateway,
   deleteOrphan,
   getDevice,
   getGateway,
@@ -254,6 +256,21 @@ export function addDeviceRoutes(api: ApiRoutes): void {
       deviceView(await write((db, tenantId) => updateDevice(db, tenantId, params.devEui, body))),
   });
   api.add({
+    method: 'delete',
+    path: '/devices/:devEui',
+    operationId: 'deleteDevice',
+    summary:
+      'Delete a device; the ChirpStack sync deletes it from ChirpStack too (a display with downlink jobs: 409, archive it)',
+    tag: 'devices',
+    access: manage,
+    params: deviceParams,
+    status: 204,
+    handler: async ({ params, write }) => {
+      await write((db, tenantId) => deleteDevice(db, tenantId, params.devEui));
+      return undefined;
+    },
+  });
+  api.add({
     method: 'post',
     path: '/devices/:devEui/archive',
     operationId: 'archiveDevice',
@@ -375,5 +392,19 @@ export function addDeviceRoutes(api: ApiRoutes): void {
     response: gatewaySchema,
     handler: async ({ params, read }) =>
       gatewayView(await read((db, tenantId) => getGateway(db, tenantId, params.gwEui))),
+  });
+  api.add({
+    method: 'delete',
+    path: '/gateways/:gwEui',
+    operationId: 'deleteGateway',
+    summary: 'Delete a gateway; the ChirpStack sync deletes it from ChirpStack too',
+    tag: 'gateways',
+    access: manage,
+    params: gatewayParams,
+    status: 204,
+    handler: async ({ params, write }) => {
+      await write((db, tenantId) => deleteGateway(db, tenantId, params.gwEui));
+      return undefined;
+    },
   });
 }

@@ -13,7 +13,7 @@ import {
 /** The longest reservation accepted (seconds); the database refuses longer ones as well. */
 export const maxReservationS = 24 * 3600;
 
-const statuses = ['pending', 'confirmed', 'expired', 'cancelled'] as const;
+const statuses = ['pending', 'confirmed', 'expired', 'cancelled', 'no_show'] as const;
 
 export const reservationSchema = z
   .object({
@@ -146,7 +146,7 @@ export function addReservationRoutes(api: ApiRoutes): void {
     method: 'post',
     path: '/reservations/:reservationId/cancel',
     operationId: 'cancelReservation',
-    summary: 'Cancel a reservation (cancelling twice is harmless; an expired one: 409)',
+    summary: 'Cancel a reservation (cancelling twice is harmless; an expired or no-show one: 409)',
     tag: 'reservations',
     access: book,
     params: reservationParams,

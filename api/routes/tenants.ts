@@ -6,6 +6,11 @@ import { z } from '../http/zod.js';
 import {
   addMember,
   changeMemberRole,
+  createInvite,
+  inviteStatuses,
+  listInvites,
+  revokeInvite,
+  type InviteRow,
   getTenant,
   getUser,
   listUsers,
@@ -93,6 +98,68 @@ const roleBody = z
   .strict()
   .openapi('MemberUpdate');
 const userParams = z.object({ userId: z.string().uuid() });
+
+export const inviteSchema = z
+  .object({
+    id: z.string().uuid(),
+    email: z.string(),
+    role: z.enum(roles),
+    status: z.enum(inviteStatuses),
+    invitedBy: z
+      .string()
+      .uuid()
+      .nullable()
+      .openapi({ description: 'the inviting user; null for an API key' }),
+    expiresAt: z.string().datetime(),
+    acceptedAt: z.string().datetime().nullable(),
+    acceptedBy: z.string().uuid().nullable(),
+    revokedAt: z.string().datetime().nullable(),
+    createdAt: z.string().datetime(),
+  })
+  .openapi('Invite');
+
+export function inviteView(r: InviteRow): z.infer<typeof inviteSchema> {
+  return {
+    id: r.id,
+    email: r.email,
+    role: r.role,
+    status: r.status,
+    invitedBy: r.invited_by,
+    expiresAt: r.expires_at.toISOString(),
+    acceptedAt: r.accepted_at?.toISOString() ?? null,
+    acceptedBy: r.accepted_by,
+    revokedAt: r.revoked_at?.toISOString() ?? null,
+    createdAt: r.created_at.toISOString(),
+  };
+}
+
+const createInviteBody = z
+  .object({
+    email: z.string().email().max(320).toLowerCase(),
+    role: z.enum(roles),
+    expiresInHours: z
+      .number()
+      .int()
+      .min(1)
+      .max(30 * 24)
+      .default(72)
+      .openapi({ description: 'how long the token can be accepted (default 72 hours, at most 30 days)' }),
+  })
+  .strict()
+  .openapi('InviteCreate');
+const createdInviteSchema = z
+  .object({
+    invite: inviteSchema,
+    token: z.string().openapi({
+      description:
+        'shown once: the invitee accepts with it (POST /auth/invites/accept); only its hash is stored',
+    }),
+  })
+  .openapi('InviteCreated');
+const inviteParams = z.object({ inviteId: z.string().uuid() });
+const inviteList = listQuery(['createdAt', 'email'], '-createdAt').extend({
+  status: z.enum(inviteStatuses).optional(),
+});
 const userList = listQuery(['email', 'name', 'createdAt'], 'email');
 
 const read = { role: 'viewer', scope: 'spaces:read', write: false } as const;
@@ -100,8 +167,9 @@ const admin = { role: 'admin', scope: 'admin', write: false } as const;
 const adminWrite = { ...admin, write: true } as const;
 
 /**
- * The selected tenant, its members and their roles. Owners and admins manage members; only an owner may grant,
- * take or remove the owner role, and the last owner cannot leave or be demoted (409).
+ * The selected tenant, its members and their roles. Owners and admins manage members and invites; only an owner
+ * may grant (or invite with), take or remove the owner role, and the last owner cannot leave or be demoted (409).
+ * Invites are accepted through the public POST /auth/invites/accept (api/routes/auth.ts).
  */
 export function addTenantRoutes(api: ApiRoutes): void {
   api.add({
@@ -180,6 +248,58 @@ export function addTenantRoutes(api: ApiRoutes): void {
           return addMember(db, tenantId, body);
         }),
       );
+    },
+  });
+  api.add({
+    method: 'post',
+    path: '/invites',
+    operationId: 'createInvite',
+    summary:
+      'Invite an email with a role (replaces an open invite of the same email); the token is shown once',
+    tag: 'tenants',
+    access: adminWrite,
+    body: createInviteBody,
+    status: 201,
+    response: createdInviteSchema,
+    handler: async ({ body, write, principal }) => {
+      if (body.role === 'owner' && !(principal.kind === 'member' && principal.role === 'owner'))
+        throw new PlatformError('FORBIDDEN', 'only an owner may invite an owner');
+      const { invite, token } = await write((db, tenantId) =>
+        createInvite(db, tenantId, {
+          email: body.email,
+          role: body.role,
+          invitedBy: principal.kind === 'api_key' ? null : principal.userId,
+          expiresInS: body.expiresInHours * 3_600,
+        }),
+      );
+      return { invite: inviteView(invite), token };
+    },
+  });
+  api.add({
+    method: 'get',
+    path: '/invites',
+    operationId: 'listInvites',
+    summary: 'List the invites of the tenant (pending, accepted, revoked, expired)',
+    tag: 'tenants',
+    access: admin,
+    query: inviteList,
+    status: 200,
+    response: pageOf(inviteSchema),
+    handler: async ({ query, read }) =>
+      toPage(await read((db, tenantId) => listInvites(db, tenantId, query)), query, inviteView),
+  });
+  api.add({
+    method: 'delete',
+    path: '/invites/:inviteId',
+    operationId: 'revokeInvite',
+    summary: 'Revoke an invite that was not accepted (revoking twice is harmless; an accepted one: 409)',
+    tag: 'tenants',
+    access: adminWrite,
+    params: inviteParams,
+    status: 204,
+    handler: async ({ params, write }) => {
+      await write((db, tenantId) => revokeInvite(db, tenantId, params.inviteId));
+      return undefined;
     },
   });
   api.add({

@@ -116,6 +116,19 @@ export async function archiveDevice(db: PoolClient, tenantId: string, devEui: st
   return getDevice(db, tenantId, device.dev_eui);
 }
 
+/**
+ * Deletes a device of the tenant (the row goes; its DevEUI may be registered again). The ChirpStack sync deletes it
+ * there as well (a trigger marks it, schemas/sql/1734100000000_chirpstack-sync-deletes.sql). NOT_FOUND when the
+ * tenant has no such device; CONFLICT while downlink jobs still name a display (archive it instead).
+ */
+export async function deleteDevice(db: PoolClient, tenantId: string, devEui: string): Promise<void> {
+  const device = await getDevice(db, tenantId, devEui);
+  await db.query(`DELETE FROM ${tables[device.kind]} WHERE tenant_id = $1 AND dev_eui = $2`, [
+    tenantId,
+    device.dev_eui,
+  ]);
+}
+
 /** The codec a sensor gets when the caller names none: the TBMS100 the v5 platform shipped with. */
 export const defaultSensorCodec = 'browan-tbms100';
 
@@ -253,6 +266,15 @@ export async function getGateway(db: PoolClient, tenantId: string, gwEui: string
   ]);
   if (!rows[0]) throw new PlatformError('NOT_FOUND', 'no such gateway');
   return rows[0];
+}
+
+/** Deletes a gateway of the tenant, and (through the ChirpStack sync) from ChirpStack. NOT_FOUND when unknown. */
+export async function deleteGateway(db: PoolClient, tenantId: string, gwEui: string): Promise<void> {
+  const { rowCount } = await db.query('DELETE FROM gateways WHERE tenant_id = $1 AND gw_eui = $2', [
+    tenantId,
+    gwEui.toUpperCase(),
+  ]);
+  if (rowCount === 0) throw new PlatformError('NOT_FOUND', 'no such gateway');
 }
 
 /** Gateways in total and online, and the tenant's uplinks received in the last 24 hours. */

@@ -6,14 +6,22 @@ import type { ListInput } from './sites.js';
 /**
  * Reservations of one tenant: created idempotently by the client's request id, cancelled, listed. Overlapping
  * active reservations of a space are refused by the database (exclusion constraint -> CONFLICT), as is a span
- * over 24 hours (check -> VALIDATION_FAILED). The one implementation behind v5 and the v6 routes to come.
+ * over 24 hours (check -> VALIDATION_FAILED). The one implementation behind v5 and the v6 routes.
+ *
+ * Status changes after that are the reservation lifecycle job's (processors/reservations): `expired` once the end
+ * passed, `no_show` when the space stayed unoccupied past the start's grace. The job also publishes the created
+ * and cancelled events of the rows written here (parking.reservation-events.v1): it picks them up by their
+ * unpublished status, so this service needs neither the outbox nor the Avro registry, and the event is published
+ * only if this transaction committed. The display tick picks them up the same way (reservations.displayed_status).
  */
+export type ReservationStatus = 'pending' | 'confirmed' | 'expired' | 'cancelled' | 'no_show';
+
 export interface ReservationRow {
   id: string;
   space_id: string;
   starts_at: Date;
   ends_at: Date;
-  status: 'pending' | 'confirmed' | 'expired' | 'cancelled';
+  status: ReservationStatus;
   user_id: string | null;
   user_email: string | null;
   user_phone: string | null;
@@ -35,16 +43,23 @@ export async function listReservations(
   tenantId: string,
   query: ListInput<ReservationSort> & {
     spaceId?: string | undefined;
-    status?: ReservationRow['status'] | undefined;
+    /** One status, or any of several (v5's `expired` covers `no_show`). */
+    status?: ReservationStatus | readonly ReservationStatus[] | undefined;
   },
 ): Promise<ReservationRow[]> {
   const page = pageSql(reservationSorts, query, 5);
   const { rows } = await db.query<ReservationRow>(
     `SELECT ${columns}, ${page.sortKey} FROM reservations
-      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR space_id = $2) AND ($3::text IS NULL OR status = $3)
+      WHERE tenant_id = $1 AND ($2::uuid IS NULL OR space_id = $2) AND ($3::text[] IS NULL OR status = ANY($3))
         AND ${page.after}
       ORDER BY ${page.orderBy} LIMIT ${page.fetch} OFFSET $4`,
-    [tenantId, query.spaceId ?? null, query.status ?? null, query.offset ?? 0, ...page.params],
+    [
+      tenantId,
+      query.spaceId ?? null,
+      query.status === undefined ? null : typeof query.status === 'string' ? [query.status] : query.status,
+      query.offset ?? 0,
+      ...page.params,
+    ],
   );
   return rows;
 }
@@ -120,19 +135,25 @@ export async function createReservation(
   return { row, replayed: true };
 }
 
-/** Cancels a pending or confirmed reservation; cancelling again is harmless; expired ones: CONFLICT. */
+/**
+ * Cancels a pending or confirmed reservation; cancelling again is harmless; an expired or no-show one: CONFLICT.
+ * The update is conditional on the status, so a cancel racing the lifecycle job's expiry never overwrites it.
+ */
 export async function cancelReservation(
   db: PoolClient,
   tenantId: string,
   reservationId: string,
 ): Promise<ReservationRow> {
-  const row = await getReservation(db, tenantId, reservationId);
-  if (row.status === 'cancelled') return row;
-  if (row.status === 'expired') throw new PlatformError('CONFLICT', 'the reservation has already expired');
-  await db.query(
+  const updated = await db.query(
     `UPDATE reservations SET status = 'cancelled', cancelled_at = now(), updated_at = now()
-      WHERE tenant_id = $1 AND id = $2`,
+      WHERE tenant_id = $1 AND id = $2 AND status IN ('pending', 'confirmed')`,
     [tenantId, reservationId],
   );
-  return getReservation(db, tenantId, reservationId);
+  const row = await getReservation(db, tenantId, reservationId);
+  if (updated.rowCount === 0 && row.status !== 'cancelled')
+    throw new PlatformError(
+      'CONFLICT',
+      row.status === 'no_show' ? 'the reservation ended as a no-show' : 'the reservation has already expired',
+    );
+  return row;
 }

@@ -69,7 +69,13 @@ export function addV5OperationRoutes(api: ApiRoutes): void {
     handler: async ({ query, read }) => {
       const sort = v5Sort(query.sort, { reserved_from: 'startsAt', created_at: 'createdAt' }, '-startsAt');
       const rows = await read((db, tenantId) =>
-        listReservations(db, tenantId, { ...query, sort, spaceId: query.space_id }),
+        listReservations(db, tenantId, {
+          ...query,
+          sort,
+          spaceId: query.space_id,
+          // v5's `expired` includes the no-shows (reservationV5 shows them as expired).
+          status: query.status === 'expired' ? ['expired', 'no_show'] : query.status,
+        }),
       );
       return v5Page(rows, query, sort, reservationV5);
     },

@@ -55,7 +55,8 @@ export function reservationV5(r: ReservationRow): Json {
     space_id: r.space_id,
     reserved_from: iso(r.starts_at),
     reserved_until: iso(r.ends_at),
-    status: r.status,
+    // v5 has no no-show: to its clients the reservation simply expired.
+    status: r.status === 'no_show' ? 'expired' : r.status,
     user_email: r.user_email,
     user_phone: r.user_phone,
     request_id: r.request_id,

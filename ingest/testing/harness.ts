@@ -19,7 +19,10 @@ import { start, type IngestDeps } from '../service.js';
  * runs never see each other's events; a reader decodes every record with a fresh Schema Registry client.
  * `db` is a client of the migration identity, to change configuration the way the API would.
  */
-export async function startIngestHarness(name: string, overrides: Pick<IngestDeps, 'orphans'> = {}) {
+export async function startIngestHarness(
+  name: string,
+  overrides: Pick<IngestDeps, 'orphans' | 'redis'> = {},
+) {
   const config = loadConfig();
   const logger = createLogger(name, 'silent');
   const run = randomUUID().slice(0, 8);
@@ -39,27 +42,32 @@ export async function startIngestHarness(name: string, overrides: Pick<IngestDep
     [tenant.tenantId, applicationId, randomUUID(), `app ${run}`],
   );
   const pool: Pool = createPool(config.postgres.pipelineUrl, `${name}-${run}`, 4);
-  const ingest = await start({
-    config: {
-      mqtt: {
-        ...config.mqtt,
-        clientId: mqttClientId,
-        eventTopic: `application/${applicationId}/device/+/event/+`,
+  /** A bridge instance on this harness's topics and MQTT subscription, as its own MQTT client. */
+  const startInstance = (clientId: string, extra: Pick<IngestDeps, 'orphans' | 'redis'> = {}) =>
+    start({
+      config: {
+        mqtt: {
+          ...config.mqtt,
+          clientId,
+          eventTopic: `application/${applicationId}/device/+/event/+`,
+        },
+        topics,
+        ingest: {
+          ...config.ingest,
+          host: '127.0.0.1',
+          httpPort: 0,
+          chirpstackKafka: { topic: '', groupId: '' },
+        },
       },
-      topics,
-      ingest: {
-        ...config.ingest,
-        host: '127.0.0.1',
-        httpPort: 0,
-        chirpstackKafka: { topic: '', groupId: '' },
-      },
-    },
-    logger,
-    pipelinePool: pool,
-    kafka: createKafka(config.kafka, logger, `${name}-${run}`),
-    registry: createSchemaRegistry(config.schemaRegistry),
-    ...overrides,
-  });
+      logger,
+      pipelinePool: pool,
+      kafka: createKafka(config.kafka, logger, clientId),
+      registry: createSchemaRegistry(config.schemaRegistry),
+      ...overrides,
+      ...extra,
+    });
+  const ingest = await startInstance(mqttClientId);
+  const peers: Array<{ clientId: string; ingest: Awaited<ReturnType<typeof start>> }> = [];
   const seen: Array<{ topic: string; key: string; record: Record<string, unknown> }> = [];
   const fresh = new SchemaRegistry({ host: config.schemaRegistry.url });
   const reader: Consumer = createKafka(config.kafka, logger, `${name}-reader-${run}`).consumer({
@@ -89,6 +97,17 @@ export async function startIngestHarness(name: string, overrides: Pick<IngestDep
     ingest,
     seen,
     counts,
+    /**
+     * Starts another bridge instance on the same topics, MQTT subscription (its own persistent session, so it
+     * receives every event too) and database, the way a second replica runs (`extra`: e.g. its own Redis
+     * connection); stopped with the harness.
+     */
+    async startPeer(extra: Pick<IngestDeps, 'orphans' | 'redis'> = {}) {
+      const clientId = `${mqttClientId}-peer${peers.length + 1}`;
+      const peer = await startInstance(clientId, extra);
+      peers.push({ clientId, ingest: peer });
+      return peer;
+    },
     /** Records on `topic` whose eventId is one of `eventIds` (every copy: a duplicate shows as two). */
     recordsOn(topic: string, eventIds: Iterable<string>) {
       const ids = new Set(eventIds);
@@ -118,12 +137,15 @@ export async function startIngestHarness(name: string, overrides: Pick<IngestDep
     },
     async stop() {
       await reader.disconnect().catch(() => undefined);
+      for (const peer of peers) await peer.ingest.stop();
       await ingest.stop();
       await pool.end();
       await db.end();
-      // Ends the persistent session, so the shared broker does not keep queueing for a client that is gone.
-      const cleaner = await mqtt.connectAsync(config.mqtt.url, { clientId: mqttClientId, clean: true });
-      await cleaner.endAsync();
+      // Ends the persistent sessions, so the shared broker does not keep queueing for clients that are gone.
+      for (const clientId of [mqttClientId, ...peers.map((p) => p.clientId)]) {
+        const cleaner = await mqtt.connectAsync(config.mqtt.url, { clientId, clean: true });
+        await cleaner.endAsync();
+      }
     },
   };
 }

@@ -217,6 +217,34 @@ describe('pooled connections', () => {
   });
 });
 
+describe('withTenant settings', () => {
+  it('arrive exactly as given, quotes and backslashes included (one BEGIN + set_config message)', async () => {
+    const actorId = `o'brien\\'); SELECT set_config('app.tenant_id', '${b.tenantId}', true); --`;
+    const requestId = "E'\\x27'; ROLLBACK; --";
+    const seen = await withTenant(
+      apiPool,
+      a.tenantId,
+      async (db) =>
+        (
+          await db.query<{ tenant: string; type: string; actor: string; request: string; block: boolean }>(
+            `SELECT current_setting('app.tenant_id') AS tenant, current_setting('app.actor_type') AS type,
+                    current_setting('app.actor_id') AS actor, current_setting('app.request_id') AS request,
+                    now() = statement_timestamp() AS block`,
+          )
+        ).rows[0]!,
+      { actor: { type: 'webhook', id: actorId }, requestId },
+    );
+    // block false: now() is the transaction's start, so the query ran inside the block BEGIN opened.
+    expect(seen).toEqual({
+      tenant: a.tenantId,
+      type: 'webhook',
+      actor: actorId,
+      request: requestId,
+      block: false,
+    });
+  });
+});
+
 describe('global users and the platform-admin path', () => {
   let userA: string;
   let userB: string;

@@ -10,6 +10,8 @@ import { PlatformError } from '../errors.js';
 export interface AvroSerde<T> {
   readonly schemaId: number;
   encode(value: T): Promise<Buffer>;
+  /** The same bytes as `encode`, synchronously (the writer's schema is compiled once, at registration). */
+  encodeSync(value: T): Buffer;
 }
 
 export function createSchemaRegistry(config: Config['schemaRegistry']): SchemaRegistry {
@@ -33,17 +35,40 @@ export async function registerValueSchema<T>(
       retriable: true,
     });
   }
+  // The compiled writer's schema, fetched once: encoding then needs no registry lookup and no promise per value.
+  let schema: Awaited<ReturnType<SchemaRegistry['getSchema']>>;
+  try {
+    schema = await registry.getSchema(schemaId);
+  } catch (error) {
+    throw new PlatformError(
+      'SCHEMA_REGISTRY_UNAVAILABLE',
+      `reading ${topic}-value schema ${schemaId} failed`,
+      {
+        cause: error,
+        retriable: true,
+      },
+    );
+  }
+  const encodeSync = (value: T): Buffer => {
+    let body: Buffer;
+    try {
+      body = schema.toBuffer(value as object);
+    } catch (error) {
+      throw new PlatformError('ENCODE_FAILED', `value does not match ${topic}-value schema ${schemaId}`, {
+        cause: error,
+      });
+    }
+    // Confluent wire format: magic byte 0, the schema id as a big-endian int32, then the Avro binary.
+    const framed = Buffer.allocUnsafe(5 + body.length);
+    framed[0] = 0;
+    framed.writeInt32BE(schemaId, 1);
+    body.copy(framed, 5);
+    return framed;
+  };
   return {
     schemaId,
-    async encode(value: T) {
-      try {
-        return await registry.encode(schemaId, value);
-      } catch (error) {
-        throw new PlatformError('ENCODE_FAILED', `value does not match ${topic}-value schema ${schemaId}`, {
-          cause: error,
-        });
-      }
-    },
+    encodeSync,
+    encode: async (value: T) => encodeSync(value),
   };
 }
 

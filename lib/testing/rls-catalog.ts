@@ -117,6 +117,21 @@ export async function findProtectionProblems(db: Queryable, schema = 'public'): 
       WHERE n.nspname = $1 AND NOT tg.tgisinternal`,
     [schema],
   );
+  // An audit_update trigger (schemas/sql/1733900000000_audit-when.sql) names the columns it watches: a column
+  // added later and not watched would let an actorless change of it go unaudited.
+  const { rows: unwatched } = await db.query<{ table: string; column: string }>(
+    `SELECT c.relname AS table, a.attname AS column
+       FROM pg_trigger tg
+       JOIN pg_class c ON c.oid = tg.tgrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+       JOIN pg_attribute a ON a.attrelid = tg.tgrelid AND a.attnum > 0 AND NOT a.attisdropped
+      WHERE n.nspname = $1 AND tg.tgname = 'audit_update'
+        AND NOT a.attname = ANY (array_remove(string_to_array(encode(tg.tgargs, 'escape'), '\\000'), ''))
+        AND NOT EXISTS (SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_trigger'::regclass AND d.objid = tg.oid
+                          AND d.refobjid = tg.tgrelid AND d.refobjsubid = a.attnum)`,
+    [schema],
+  );
+  for (const u of unwatched)
+    problems.push(`${u.table}: audit_update does not watch column ${u.column} (re-create the table's audit)`);
   const tenantNames = new Set(tenantTables.map((t) => t.name));
 
   for (const table of tenantTables) {

@@ -85,6 +85,13 @@ export const rowFactories: Record<string, RowFactory> = {
     expires_at: future(24),
   }),
   webhook_secrets: async (_db, tenantId) => ({ tenant_id: tenantId, secret: hex(32), status: 'revoked' }),
+  member_invites: async (_db, tenantId) => ({
+    tenant_id: tenantId,
+    email: `invitee-${rand()}@example.test`,
+    role: 'viewer',
+    token_hash: hex(32),
+    expires_at: future(72),
+  }),
   gateways: async (_db, tenantId) => ({ tenant_id: tenantId, gw_eui: randomDevEui(), name: 'Gateway' }),
   chirpstack_applications: async (_db, tenantId) => ({
     tenant_id: tenantId,

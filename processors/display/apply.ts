@@ -61,6 +61,12 @@ export interface DisplayDevice {
   outOfService: boolean;
   override: { kind: DisplayKind; expiresAt: number } | null;
   applicationId: string | null;
+  /**
+   * The space's confirmed reservations that matter now: not ended, starting within the reservation lead (at most
+   * `maxReservations`, soonest first); and the start of the next one after those (its wake-up), or null.
+   */
+  reservations: Array<{ reservationId: string; startsAt: number; endsAt: number }>;
+  nextReservationAt: number | null;
 }
 
 export interface WorkResult {
@@ -70,6 +76,8 @@ export interface WorkResult {
 }
 
 const kinds: readonly DisplayKind[] = ['free', 'occupied', 'reserved', 'reserved-soon', 'maintenance'];
+/** Reservations of one space read per display: they cannot overlap, so few fit in the lead window. */
+const maxReservations = 8;
 
 /** Occupancy changes in: the displays beside the changed spaces follow the sensor. */
 export async function applyOccupancyChanges(
@@ -82,6 +90,8 @@ export async function applyOccupancyChanges(
     client,
     'space',
     changes.map((c) => ({ tenantId: c.tenantId, id: c.spaceId })),
+    now,
+    settings.display.reservationLeadMs,
   );
   const bySpace = new Map(displays.map((d) => [`${d.tenantId}/${d.spaceId}`, d]));
   const work = await openWork(client, displays, settings, now, false);
@@ -119,6 +129,8 @@ export async function applyDownlinkOutcomes(
     client,
     'device',
     jobs.map((j) => ({ tenantId: j.tenant_id, id: j.dev_eui })),
+    now,
+    settings.display.reservationLeadMs,
   );
   const work = await openWork(client, displays, settings, now, false);
   const history: Array<{ o: DownlinkOutcomeRecord; devEui: string; outcome: string }> = [];
@@ -170,31 +182,62 @@ export async function applyDownlinkOutcomes(
 }
 
 /**
- * The display tick (reconciliation): displays whose last command is unconfirmed past the confirm timeout, or
- * whose override expired, at most `limit` per call, skipping displays another transaction holds.
+ * The display tick: displays due (last command unconfirmed past the confirm timeout, override expired, a
+ * reservation's start − lead, start or end reached), and the displays of spaces whose reservations changed
+ * status since their displays last synced (created or cancelled through the API, ended by the lifecycle job:
+ * `reservations.displayed_status` differs from `status`), at most `limit` of each per call, skipping displays and
+ * reservations another transaction holds. A changed reservation is marked synced only when every display of its
+ * space was, so a skipped display gets it on a later tick. `tenants`: only these (a shard; tests that move the
+ * clock); default all.
  */
 export async function tickDisplays(
   client: PoolClient,
   settings: DisplaySettings,
   now: number,
   limit: number,
+  tenants: readonly string[] | null = null,
 ): Promise<WorkResult> {
+  const lead = settings.display.reservationLeadMs;
   const { rows } = await client.query<{ tenant_id: string; dev_eui: string }>(
     `SELECT tenant_id, dev_eui FROM display_states WHERE next_tick_at <= to_timestamp($1::float8 / 1000.0)
+        AND ($3::uuid[] IS NULL OR tenant_id = ANY($3::uuid[]))
       ORDER BY next_tick_at LIMIT $2`,
-    [now, limit],
+    [now, limit, tenants],
   );
-  const displays = await loadDisplays(
+  const { rows: changed } = await client.query<{ tenant_id: string; id: string; space_id: string }>(
+    `SELECT tenant_id, id, space_id FROM reservations WHERE displayed_status IS DISTINCT FROM status
+        AND ($2::uuid[] IS NULL OR tenant_id = ANY($2::uuid[]))
+      LIMIT $1 FOR UPDATE SKIP LOCKED`,
+    [limit, tenants],
+  );
+  const due = await loadDisplays(
     client,
     'device',
     rows.map((r) => ({ tenantId: r.tenant_id, id: r.dev_eui })),
+    now,
+    lead,
   );
-  const work = await openWork(client, displays, settings, now, true);
-  for (const display of displays) {
-    if (!work.states.has(key(display))) continue;
+  const ofSpaces = await loadDisplays(
+    client,
+    'space',
+    changed.map((r) => ({ tenantId: r.tenant_id, id: r.space_id })),
+    now,
+    lead,
+  );
+  const work = await openWork(client, [...due, ...ofSpaces], settings, now, true, ofSpaces.length > 0);
+  for (const display of work.displays.values()) {
     await syncFacts(work, display);
     await reduceIn(work, display, { type: 'tick', now });
   }
+  const synced = changed.filter((r) =>
+    ofSpaces.every((d) => d.tenantId !== r.tenant_id || d.spaceId !== r.space_id || work.states.has(key(d))),
+  );
+  if (synced.length > 0)
+    await client.query(
+      `UPDATE reservations r SET displayed_status = r.status
+         FROM unnest($1::uuid[], $2::uuid[]) AS u(t, i) WHERE r.tenant_id = u.t AND r.id = u.i`,
+      [synced.map((r) => r.tenant_id), synced.map((r) => r.id)],
+    );
   return closeWork(work);
 }
 
@@ -208,21 +251,25 @@ export async function tickDownlinks(
   settings: DisplaySettings,
   now: number,
   limit: number,
+  tenants: readonly string[] | null = null,
 ): Promise<WorkResult> {
   const { rows } = await client.query<{ tenant_id: string; dev_eui: string }>(
     `SELECT j.tenant_id, j.dev_eui FROM downlink_jobs j
       WHERE j.status IN ('queued', 'sent') AND j.not_before <= to_timestamp($1::float8 / 1000.0)
+        AND ($3::uuid[] IS NULL OR j.tenant_id = ANY($3::uuid[]))
         AND EXISTS (SELECT 1 FROM display_devices d
                      WHERE d.tenant_id = j.tenant_id AND d.dev_eui = j.dev_eui
                        AND (d.chirpstack_application_id IS NOT NULL
                             OR EXISTS (SELECT 1 FROM chirpstack_applications a WHERE a.tenant_id = j.tenant_id)))
       ORDER BY j.created_at LIMIT $2`,
-    [now, limit],
+    [now, limit, tenants],
   );
   const displays = await loadDisplays(
     client,
     'device',
     rows.map((r) => ({ tenantId: r.tenant_id, id: r.dev_eui })),
+    now,
+    settings.display.reservationLeadMs,
   );
   const work = await openWork(client, displays, settings, now, true);
   const queues = Object.values(work.downlink.devices);
@@ -248,6 +295,8 @@ interface Work {
   displays: Map<string, DisplayDevice>;
   states: Map<string, DisplayState>;
   statesBefore: Map<string, DisplayState>;
+  /** The stored next_tick_at of each locked display (epoch ms), to write it only when it moves. */
+  nextBefore: Map<string, number | null>;
   queuesBefore: Record<string, DeviceQueue>;
   downlink: DownlinkState;
   meta: Map<string, JobMeta>;
@@ -261,19 +310,23 @@ function key(d: { tenantId: string; devEui: string }): string {
   return deviceKey(d.tenantId, d.devEui);
 }
 
-/** Locks (creating when `skipLocked` is false) the display_states rows of `displays` and loads their queues. */
+/**
+ * Locks the display_states rows of `displays` (creating missing ones when `create`, by default when not
+ * `skipLocked`) and loads their queues.
+ */
 async function openWork(
   client: PoolClient,
   displays: readonly DisplayDevice[],
   settings: DisplaySettings,
   now: number,
   skipLocked: boolean,
+  create = !skipLocked,
 ): Promise<Work> {
   const sorted = [...new Map(displays.map((d) => [key(d), d])).values()].sort((a, b) =>
     key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0,
   );
   const params = [sorted.map((d) => d.tenantId), sorted.map((d) => d.devEui)];
-  if (!skipLocked && sorted.length > 0)
+  if (create && sorted.length > 0)
     await client.query(
       `INSERT INTO display_states (tenant_id, dev_eui, state)
        SELECT t, d, s FROM unnest($1::uuid[], $2::text[], $3::jsonb[]) AS k(t, d, s)
@@ -286,8 +339,13 @@ async function openWork(
   const { rows } =
     sorted.length === 0
       ? { rows: [] }
-      : await client.query<{ tenant_id: string; dev_eui: string; state: DisplayState }>(
-          `SELECT s.tenant_id, s.dev_eui, s.state FROM display_states s
+      : await client.query<{
+          tenant_id: string;
+          dev_eui: string;
+          state: DisplayState;
+          next_tick_at: Date | null;
+        }>(
+          `SELECT s.tenant_id, s.dev_eui, s.state, s.next_tick_at FROM display_states s
              JOIN unnest($1::uuid[], $2::text[]) AS k(t, d) ON s.tenant_id = k.t AND s.dev_eui = k.d
             ORDER BY s.tenant_id, s.dev_eui
               FOR UPDATE OF s ${skipLocked ? 'SKIP LOCKED' : ''}`,
@@ -295,10 +353,12 @@ async function openWork(
         );
   const states = new Map<string, DisplayState>();
   const locked = new Map<string, DisplayDevice>();
+  const nextBefore = new Map<string, number | null>();
   for (const r of rows) {
     const k = deviceKey(r.tenant_id, r.dev_eui);
     const display = sorted.find((d) => key(d) === k)!;
     locked.set(k, display);
+    nextBefore.set(k, r.next_tick_at?.getTime() ?? null);
     // A display moved to another space keeps its commands but follows the new space from now on.
     states.set(k, { ...r.state, spaceId: display.spaceId ?? r.state.spaceId });
   }
@@ -310,6 +370,7 @@ async function openWork(
     displays: locked,
     states,
     statesBefore: new Map(states),
+    nextBefore,
     queuesBefore,
     downlink: { devices: { ...queuesBefore }, gatewayBuckets: {}, tenantBuckets: {} },
     meta: new Map(),
@@ -324,7 +385,13 @@ function displayPolicy(work: Work, display: DisplayDevice): DisplayPolicy {
   return { ...work.settings.display, requireAck: display.confirmed };
 }
 
-/** Feeds the display the facts read from the database (device status, live override) when they changed. */
+/**
+ * Feeds the display the facts read from the database when they changed: device status, live override, and the
+ * space's reservations — one gone from the database (cancelled, no-show, expired early) is cancelled, a new one
+ * created, one whose start passed started (so it shows `reserved` until its end; `reserved-soon` within the lead
+ * before). A creation seen after its start shows nothing by itself (the reducer does not show a booked reservation
+ * past its start), so the start that follows it in the same call sends one command, not two.
+ */
 async function syncFacts(work: Work, display: DisplayDevice): Promise<void> {
   const state = work.states.get(key(display))!;
   const at = Math.max(work.now, state.clock);
@@ -352,6 +419,39 @@ async function syncFacts(work: Work, display: DisplayDevice): Promise<void> {
       eventId: stableId('display-override-cleared', key(display), at),
       at,
     });
+  await syncReservations(work, display, at);
+}
+
+async function syncReservations(work: Work, display: DisplayDevice, at: number): Promise<void> {
+  const k = key(display);
+  const wanted = new Map(display.reservations.map((r) => [r.reservationId, r]));
+  for (const r of work.states.get(k)!.reservations)
+    if (!wanted.has(r.reservationId) && r.endsAt > at)
+      await reduceIn(work, display, {
+        type: 'reservation-cancelled',
+        eventId: stableId('display-reservation-gone', k, r.reservationId),
+        at,
+        reservationId: r.reservationId,
+      });
+  for (const r of display.reservations) {
+    if (!work.states.get(k)!.reservations.some((s) => s.reservationId === r.reservationId))
+      await reduceIn(work, display, {
+        type: 'reservation-created',
+        eventId: stableId('display-reservation', k, r.reservationId),
+        at,
+        reservationId: r.reservationId,
+        startsAt: r.startsAt,
+        endsAt: r.endsAt,
+      });
+    const known = work.states.get(k)!.reservations.find((s) => s.reservationId === r.reservationId);
+    if (known && !known.started && r.startsAt <= at)
+      await reduceIn(work, display, {
+        type: 'reservation-started',
+        eventId: stableId('display-reservation-started', k, r.reservationId),
+        at,
+        reservationId: r.reservationId,
+      });
+  }
 }
 
 async function reduceIn(work: Work, display: DisplayDevice, event: DisplayEvent): Promise<void> {
@@ -488,7 +588,20 @@ async function deadLetter(
 /** Writes the display states, the queues and the send history; returns the outbox rows. */
 async function closeWork(work: Work): Promise<WorkResult> {
   const { client } = work;
-  const changed = [...work.states].filter(([k, s]) => s !== work.statesBefore.get(k));
+  const { confirmTimeoutMs, reservationLeadMs } = work.settings.display;
+  const changed = [...work.states]
+    .map(([k, s]) => ({
+      s,
+      next: nextTickAt(
+        s,
+        confirmTimeoutMs,
+        reservationLeadMs,
+        work.displays.get(k)?.nextReservationAt ?? null,
+      ),
+      moved: s !== work.statesBefore.get(k),
+      k,
+    }))
+    .filter((c) => c.moved || c.next !== work.nextBefore.get(c.k));
   if (changed.length > 0)
     await client.query(
       `UPDATE display_states s
@@ -496,10 +609,10 @@ async function closeWork(work: Work): Promise<WorkResult> {
          FROM unnest($1::uuid[], $2::text[], $3::jsonb[], $4::float8[]) AS u(t, d, state, next)
         WHERE s.tenant_id = u.t AND s.dev_eui = u.d`,
       [
-        changed.map(([, s]) => s.tenantId),
-        changed.map(([, s]) => s.displayId),
-        changed.map(([, s]) => JSON.stringify(s)),
-        changed.map(([, s]) => nextTickAt(s, work.settings.display.confirmTimeoutMs)),
+        changed.map((c) => c.s.tenantId),
+        changed.map((c) => c.s.displayId),
+        changed.map((c) => JSON.stringify(c.s)),
+        changed.map((c) => c.next),
       ],
     );
   await saveQueues(client, work.queuesBefore, work.downlink, work.downlinkEffects, work.meta);
@@ -524,12 +637,27 @@ async function closeWork(work: Work): Promise<WorkResult> {
   };
 }
 
-/** When the display tick must look again: the confirm deadline of an unconfirmed command, or an override's end. */
-export function nextTickAt(state: DisplayState, confirmTimeoutMs: number): number | null {
+/**
+ * When the display tick must look again: the confirm deadline of an unconfirmed command, an override's end, and
+ * for reservations the next of: a known one's start − lead (`reserved-soon`), start (`reserved`) and end (the
+ * sensor again), and the next one's start − lead (`nextReservationAt`, not known to the state yet). Reservation
+ * times already past are left out (a start refused in maintenance is retried when the facts change).
+ */
+export function nextTickAt(
+  state: DisplayState,
+  confirmTimeoutMs: number,
+  reservationLeadMs = 0,
+  nextReservationAt: number | null = null,
+): number | null {
   const times: number[] = [];
   const last = state.lastCommand;
   if (last && !last.confirmed) times.push(last.sentAt + confirmTimeoutMs);
   if (state.override) times.push(state.override.expiresAt);
+  const reservationTimes = state.reservations.flatMap((r) =>
+    r.started ? [r.endsAt] : [r.startsAt - reservationLeadMs, r.startsAt, r.endsAt],
+  );
+  if (nextReservationAt !== null) reservationTimes.push(nextReservationAt - reservationLeadMs);
+  times.push(...reservationTimes.filter((t) => t > state.clock));
   return times.length === 0 ? null : Math.min(...times);
 }
 
@@ -537,11 +665,16 @@ export function nextTickAt(state: DisplayState, confirmTimeoutMs: number): numbe
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-/** Display devices by space or by DevEUI, with their tenant's active display codes and live override. */
+/**
+ * Display devices by space or by DevEUI, with their tenant's active display codes, live override, and their
+ * space's confirmed reservations as of `now` (those starting within `leadMs`, and the next one's start).
+ */
 async function loadDisplays(
   client: PoolClient,
   by: 'space' | 'device',
   keys: ReadonlyArray<{ tenantId: string; id: string }>,
+  now: number,
+  leadMs: number,
 ): Promise<DisplayDevice[]> {
   if (keys.length === 0) return [];
   const { rows } = await client.query<{
@@ -557,10 +690,12 @@ async function loadDisplays(
     override_kind: string | null;
     override_expires: Date | null;
     application_id: string | null;
+    reservations: Array<{ id: string; starts: number; ends: number }>;
+    next_reservation: Date | null;
   }>(
     `SELECT d.tenant_id, d.dev_eui, d.space_id, d.device_type, d.f_port, d.confirmed_downlinks, d.display_codes,
             d.status, p.display_codes AS policy_codes, o.display_state AS override_kind,
-            o.expires_at AS override_expires,
+            o.expires_at AS override_expires, rv.list AS reservations, nx.starts AS next_reservation,
             coalesce(d.chirpstack_application_id,
                      (SELECT a.application_id FROM chirpstack_applications a WHERE a.tenant_id = d.tenant_id
                        ORDER BY a.created_at, a.application_id LIMIT 1)) AS application_id
@@ -573,8 +708,24 @@ async function loadDisplays(
               WHERE o.tenant_id = d.tenant_id AND o.space_id = d.space_id AND o.cleared_at IS NULL
                 AND o.starts_at <= now() AND o.expires_at > now() AND o.display_state <> 'off'
               ORDER BY o.starts_at DESC LIMIT 1) AS o ON true
+       LEFT JOIN LATERAL (
+             SELECT coalesce(json_agg(json_build_object(
+                      'id', r.id,
+                      'starts', (extract(epoch FROM lower(r.during)) * 1000)::float8,
+                      'ends', (extract(epoch FROM upper(r.during)) * 1000)::float8) ORDER BY lower(r.during)),
+                    '[]') AS list
+               FROM (SELECT r.id, r.during FROM reservations r
+                      WHERE r.tenant_id = d.tenant_id AND r.space_id = d.space_id AND r.status = 'confirmed'
+                        AND lower(r.during) <= to_timestamp(($4::float8 + $5::float8) / 1000.0)
+                        AND upper(r.during) > to_timestamp($4::float8 / 1000.0)
+                      ORDER BY lower(r.during) LIMIT $6) AS r) AS rv ON true
+       LEFT JOIN LATERAL (
+             SELECT lower(r.during) AS starts FROM reservations r
+              WHERE r.tenant_id = d.tenant_id AND r.space_id = d.space_id AND r.status = 'confirmed'
+                AND lower(r.during) > to_timestamp(($4::float8 + $5::float8) / 1000.0)
+              ORDER BY lower(r.during) LIMIT 1) AS nx ON true
       WHERE d.archived_at IS NULL AND d.status <> 'decommissioned'`,
-    [keys.map((k) => k.tenantId), keys.map((k) => k.id), by],
+    [keys.map((k) => k.tenantId), keys.map((k) => k.id), by, now, leadMs, maxReservations],
   );
   return rows.map((r) => ({
     tenantId: r.tenant_id,
@@ -590,6 +741,8 @@ async function loadDisplays(
         ? { kind: r.override_kind as DisplayKind, expiresAt: r.override_expires.getTime() }
         : null,
     applicationId: r.application_id,
+    reservations: r.reservations.map((v) => ({ reservationId: v.id, startsAt: v.starts, endsAt: v.ends })),
+    nextReservationAt: r.next_reservation?.getTime() ?? null,
   }));
 }
 

@@ -288,6 +288,22 @@ const cases: Case[] = [
     assert: ({ effects }) => expect(effects[0]?.look).toEqual({ colour: [128, 0, 128], blink: true }),
   },
   {
+    name: 'a repeated older sensor fact (the outbox delivers at least once) is dropped: no command, no state',
+    before: fresh,
+    input: () => [
+      sensor(1_000, 'occupied'),
+      sensor(2_000, 'free'),
+      sensor(1_000, 'occupied'),
+      sensor(2_000, 'free'),
+    ],
+    assert: ({ state, kinds }) => {
+      expect(kinds).toEqual(['occupied', 'free']);
+      expect(state.sensor).toEqual({ state: 'free', stale: false });
+      expect(state.sensorAt).toBe(2_000);
+      expect(state.commandSeq).toBe(2);
+    },
+  },
+  {
     name: 'command ids follow the per-display sequence, so a replay gives the same ids',
     before: fresh,
     input: () => [sensor(0, 'occupied'), sensor(1, 'free')],

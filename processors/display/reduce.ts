@@ -22,7 +22,9 @@ import { stableId } from '../shared/stable-id.js';
  *   with `acknowledged: false` does not. Confirmations for other command ids are ignored.
  * - Requests (reservation created/started, override set) are checked against the space-state graph and
  *   rejected as a typed result that leaves the state unchanged. Facts (sensor, lifecycle, confirmations, ends,
- *   cancellations, clears, ticks) always apply.
+ *   cancellations, clears, ticks) always apply, with one exception: a sensor fact older than the last one
+ *   applied (its `at` before the previous `at`) is dropped — a repeat of an earlier occupancy change, which the
+ *   at-least-once outbox may deliver again after newer ones, must not put an old state back on the display.
  */
 export type DisplayKind = 'free' | 'occupied' | 'reserved' | 'reserved-soon' | 'maintenance';
 export type SpaceStatus = 'free' | 'occupied' | 'reserved' | 'maintenance';
@@ -100,6 +102,8 @@ export interface DisplayState {
   spaceId: string;
   clock: number;
   sensor: { state: 'unknown' | 'free' | 'occupied'; stale: boolean };
+  /** `at` of the last sensor fact applied (null before the first; absent in states stored before it existed). */
+  sensorAt?: number | null;
   outOfService: boolean;
   blocked: boolean;
   override: { kind: DisplayKind; expiresAt: number } | null;
@@ -116,6 +120,7 @@ export function initialDisplayState(tenantId: string, displayId: string, spaceId
     spaceId,
     clock: 0,
     sensor: { state: 'unknown', stale: false },
+    sensorAt: null,
     outOfService: false,
     blocked: false,
     override: null,
@@ -232,7 +237,8 @@ function applyEvent(state: DisplayState, event: DisplayEvent, policy: DisplayPol
     case 'tick':
       return fact(state);
     case 'sensor-changed':
-      return fact({ ...state, sensor: { state: event.state, stale: event.stale } });
+      if (event.at < (state.sensorAt ?? -Infinity)) return fact(state);
+      return fact({ ...state, sensor: { state: event.state, stale: event.stale }, sensorAt: event.at });
     case 'lifecycle-changed':
       return fact({ ...state, outOfService: event.outOfService, blocked: event.blocked });
     case 'override-cleared':

@@ -48,6 +48,8 @@ export interface DisplaysDeps {
   /** The wall clock (epoch ms): tests may move it. */
   now?: () => number;
   options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
+  /** The ticks serve only these tenants (a shard; tests that move the clock); default: all. */
+  tenants?: readonly string[];
 }
 
 export interface Displays {
@@ -65,8 +67,10 @@ export interface Displays {
  * - consumer `outcomes` (downlink-outcome events from ChirpStack via ingest): job acked or retried → display
  *   command confirmed;
  * - a periodic tick (`tick.everyMs`, at most `tick.maxItems` displays and jobs each, one transaction each):
- *   unconfirmed display commands re-sent after the confirm timeout, due jobs sent through the token buckets,
- *   exhausted jobs dead-lettered;
+ *   unconfirmed display commands re-sent after the confirm timeout, displays synced with their space's
+ *   reservations (at a reservation's start − lead, start and end, and when one changed status: created or
+ *   cancelled through the API, ended by the lifecycle job), due jobs sent through the token buckets, exhausted
+ *   jobs dead-lettered;
  * - two outbox relays: `command/down` to MQTT, dead letters to Kafka.
  * Undecodable records are dead-lettered by the runtime (DECODE_FAILED); a bad display code (ENCODE_FAILED) too.
  */
@@ -166,8 +170,13 @@ export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
     return result;
   }
   async function tickOnce() {
-    const displays = await step((client, at) => tickDisplays(client, settings, at, deps.tick.maxItems));
-    const downlinksDone = await step((client, at) => tickDownlinks(client, settings, at, deps.tick.maxItems));
+    const tenants = deps.tenants ?? null;
+    const displays = await step((client, at) =>
+      tickDisplays(client, settings, at, deps.tick.maxItems, tenants),
+    );
+    const downlinksDone = await step((client, at) =>
+      tickDownlinks(client, settings, at, deps.tick.maxItems, tenants),
+    );
     return { displays, downlinks: downlinksDone };
   }
 

@@ -24,6 +24,8 @@ export interface OccupancyApplyDeps {
  * over the batch in order, and writes its effects — raw uplinks (idempotent on (tenant_id, event_id, time)), the
  * final state of each space (pending debounce run and stale flag included), the confirmed changes to
  * occupancy_changes, and returns the change events for the outbox (keyed by spaceId, stable ids).
+ * Every statement is set-based (one per kind per batch) and named: PostgreSQL parses it once per connection and
+ * then reuses a generic plan instead of planning each batch's statements again.
  */
 export async function applyOccupancy(
   client: PoolClient,
@@ -103,11 +105,12 @@ async function loadPolicies(
     confirm_window_ms: number;
     stale_after_ms: string;
     duplicate_window_ms: number;
-  }>(
-    `SELECT tenant_id, confirm_count, confirm_window_ms, stale_after_ms, duplicate_window_ms
+  }>({
+    name: 'occupancy-load-policies',
+    text: `SELECT tenant_id, confirm_count, confirm_window_ms, stale_after_ms, duplicate_window_ms
        FROM occupancy_policies WHERE tenant_id = ANY($1::uuid[]) AND is_active`,
-    [tenants],
-  );
+    values: [tenants],
+  });
   return new Map(
     rows.map((r) => [
       r.tenant_id,
@@ -142,14 +145,15 @@ async function loadSpaceStates(
     stale: boolean;
     pending_occupied: boolean | null;
     pending_times: string[] | null;
-  }>(
-    `SELECT s.tenant_id, s.id, s.state, s.state_since, s.last_event_time, s.last_f_cnt, s.last_dev_eui, s.stale,
+  }>({
+    name: 'occupancy-load-spaces',
+    text: `SELECT s.tenant_id, s.id, s.state, s.state_since, s.last_event_time, s.last_f_cnt, s.last_dev_eui, s.stale,
             s.pending_occupied, s.pending_times
        FROM spaces s JOIN unnest($1::uuid[], $2::uuid[]) AS k(tenant_id, id) ON s.tenant_id = k.tenant_id AND s.id = k.id
       ORDER BY s.tenant_id, s.id
         FOR UPDATE OF s`,
-    [[...keys.values()].map((k) => k.tenantId), [...keys.values()].map((k) => k.spaceId)],
-  );
+    values: [[...keys.values()].map((k) => k.tenantId), [...keys.values()].map((k) => k.spaceId)],
+  });
   for (const row of rows) {
     // Spaces states the processor does not own (reserved, maintenance) are the display machine's business.
     const state = row.state === 'free' || row.state === 'occupied' ? row.state : 'unknown';
@@ -175,8 +179,9 @@ async function updateSpaceStates(
   updates: Array<Extract<OccupancyEffect, { type: 'set-space-state' }>>,
 ): Promise<void> {
   if (updates.length === 0) return;
-  await client.query(
-    `UPDATE spaces s
+  await client.query({
+    name: 'occupancy-update-spaces',
+    text: `UPDATE spaces s
         SET state = u.state, state_since = to_timestamp(u.since / 1000.0),
             last_event_time = to_timestamp(u.at / 1000.0), last_f_cnt = u.fcnt, last_dev_eui = u.dev,
             stale = u.stale, pending_occupied = u.po,
@@ -186,7 +191,7 @@ async function updateSpaceStates(
                    $8::bool[], $9::bool[], $10::text[])
             AS u(tenant_id, id, state, since, at, fcnt, dev, stale, po, pt)
       WHERE s.tenant_id = u.tenant_id AND s.id = u.id`,
-    [
+    values: [
       updates.map((e) => e.tenantId),
       updates.map((e) => e.spaceId),
       updates.map((e) => e.state.state),
@@ -199,19 +204,20 @@ async function updateSpaceStates(
       // A bigint[] per row does not fit a 1-D unnest parameter: the run travels as a comma-separated list.
       updates.map((e) => e.state.pending?.times.join(',') ?? null),
     ],
-  );
+  });
 }
 
 async function insertChanges(client: PoolClient, changes: readonly OccupancyChangeRecord[]): Promise<void> {
   if (changes.length === 0) return;
-  await client.query(
-    `INSERT INTO occupancy_changes (tenant_id, time, event_id, space_id, dev_eui, state, previous_state,
+  await client.query({
+    name: 'occupancy-insert-changes',
+    text: `INSERT INTO occupancy_changes (tenant_id, time, event_id, space_id, dev_eui, state, previous_state,
                                     previous_duration_s)
      SELECT t, to_timestamp(tm / 1000.0), e, s, d, st, ps, pd
        FROM unnest($1::uuid[], $2::float8[], $3::uuid[], $4::uuid[], $5::text[], $6::text[], $7::text[], $8::float8[])
             AS c(t, tm, e, s, d, st, ps, pd)
      ON CONFLICT DO NOTHING`,
-    [
+    values: [
       changes.map((c) => c.tenantId),
       changes.map((c) => c.time),
       changes.map((c) => c.eventId),
@@ -221,20 +227,21 @@ async function insertChanges(client: PoolClient, changes: readonly OccupancyChan
       changes.map((c) => c.previousState),
       changes.map((c) => (c.previousDurationMs === null ? null : c.previousDurationMs / 1000)),
     ],
-  );
+  });
 }
 
 async function insertUplinks(client: PoolClient, uplinks: UplinkRecord[]): Promise<void> {
   if (uplinks.length === 0) return;
-  await client.query(
-    `INSERT INTO uplinks (tenant_id, time, event_id, dev_eui, space_id, f_cnt, f_port, occupied, battery_volts,
+  await client.query({
+    name: 'occupancy-insert-uplinks',
+    text: `INSERT INTO uplinks (tenant_id, time, event_id, dev_eui, space_id, f_cnt, f_port, occupied, battery_volts,
                           temperature_c, rssi, snr, payload, received_at)
      SELECT t, to_timestamp(tm / 1000.0), e, d, s, fc, fp, o, b, tc, r, sn, p, to_timestamp(ra / 1000.0)
        FROM unnest($1::uuid[], $2::float8[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::int[], $8::bool[],
                    $9::float8[], $10::float8[], $11::int[], $12::float8[], $13::bytea[], $14::float8[])
             AS u(t, tm, e, d, s, fc, fp, o, b, tc, r, sn, p, ra)
      ON CONFLICT DO NOTHING`,
-    [
+    values: [
       uplinks.map((u) => u.tenantId),
       uplinks.map((u) => u.time),
       uplinks.map((u) => u.eventId),
@@ -250,5 +257,5 @@ async function insertUplinks(client: PoolClient, uplinks: UplinkRecord[]): Promi
       uplinks.map((u) => u.payload),
       uplinks.map((u) => u.receivedAt),
     ],
-  );
+  });
 }

@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka, Producer } from 'kafkajs';
 import pg from 'pg';
+import { Registry } from 'prom-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
 import { createPool, type Pool } from '../../lib/db/pool.js';
@@ -366,38 +367,97 @@ describe('occupancy on the shared runtime, effectively once', () => {
     }
   });
 
-  it('a rebalance with two instances in one group splits the partitions and loses or duplicates nothing', async () => {
+  it('a consumer kafkajs gives up on (a crash it does not retry) is replaced, and every record is applied once', async () => {
     const drill = await newDrill();
     const groupId = `occ-${drill.run}`;
-    await produceReadings(drill, 300, 4);
-    const a = await start(drill, groupId);
-    const b = await start(drill, groupId, createKafka(config.kafka, logger, `occ-b-${drill.run}`));
+    await produceReadings(drill, 120, 7);
+    // The first consumer's first group join throws a plain (non-retriable) error, as a SyncGroup answered with
+    // INVALID_REQUEST does: kafkajs then disconnects it for good instead of restarting it.
+    let consumers = 0;
+    const kafka = Object.create(drill.kafka) as Kafka;
+    kafka.consumer = (config) => {
+      const consumer = drill.kafka.consumer(config);
+      if (consumers++ === 0)
+        consumer.on(consumer.events.GROUP_JOIN, () => {
+          throw new Error('injected crash in the group join');
+        });
+      return consumer;
+    };
+    const metrics = new Registry();
+    const processor = await startOccupancy({
+      kafka,
+      registry,
+      pipelinePool: pool,
+      topics: drill.topics,
+      groupId,
+      logger,
+      metrics,
+      options: {
+        sessionTimeoutMs: 6_000,
+        heartbeatIntervalMs: 500,
+        maxBatch: 50,
+        partitionsConsumedConcurrently: 8,
+      },
+    });
     try {
       await eventually(
-        async () => [a.assigned().length, b.assigned().length],
-        ([x, y]) => x! > 0 && y! > 0 && x! + y! === 3,
+        () => storedOffsetSum(drill, groupId),
+        (n) => n === 120,
         { timeoutMs: 30_000 },
       );
-      expect([...a.assigned(), ...b.assigned()].sort()).toEqual([0, 1, 2]);
-      await produceReadings(drill, 300, 5);
-      await eventually(
-        () => storedOffsetSum(drill, groupId),
-        (n) => n === 600,
-        { timeoutMs: 30_000 },
-      );
-      // One instance leaves mid-stream: the other takes its partitions from the stored offsets.
-      await a.stop();
-      await produceReadings(drill, 300, 6);
-      await eventually(
-        () => storedOffsetSum(drill, groupId),
-        (n) => n === 900,
-        { timeoutMs: 40_000 },
-      );
-      expect(a.applied() + b.applied()).toBe(900);
+      expect(consumers).toBe(2);
+      expect(processor.applied()).toBe(120);
+      expect([...processor.assigned()].sort()).toEqual([0, 1, 2]);
       expectExactly(await storedChanges(drill), reference(drill));
+      const restarts = (await metrics.getSingleMetric('processor_errors_total')!.get()).values.filter(
+        (v) => v.labels.handling === 'consumer-restarted',
+      );
+      expect(restarts.map((v) => v.value)).toEqual([1]);
     } finally {
-      await a.stop();
-      await b.stop();
+      await processor.stop();
     }
   });
+
+  it.each([1, 8])(
+    'a rebalance with two instances in one group splits the partitions and loses or duplicates nothing (partitionsConsumedConcurrently %i)',
+    async (concurrency) => {
+      const drill = await newDrill();
+      const groupId = `occ-${drill.run}`;
+      await produceReadings(drill, 300, 4);
+      const a = await start(drill, groupId, drill.kafka, concurrency);
+      const b = await start(
+        drill,
+        groupId,
+        createKafka(config.kafka, logger, `occ-b-${drill.run}`),
+        concurrency,
+      );
+      try {
+        await eventually(
+          async () => [a.assigned().length, b.assigned().length],
+          ([x, y]) => x! > 0 && y! > 0 && x! + y! === 3,
+          { timeoutMs: 30_000 },
+        );
+        expect([...a.assigned(), ...b.assigned()].sort()).toEqual([0, 1, 2]);
+        await produceReadings(drill, 300, 5);
+        await eventually(
+          () => storedOffsetSum(drill, groupId),
+          (n) => n === 600,
+          { timeoutMs: 30_000 },
+        );
+        // One instance leaves mid-stream: the other takes its partitions from the stored offsets.
+        await a.stop();
+        await produceReadings(drill, 300, 6);
+        await eventually(
+          () => storedOffsetSum(drill, groupId),
+          (n) => n === 900,
+          { timeoutMs: 40_000 },
+        );
+        expect(a.applied() + b.applied()).toBe(900);
+        expectExactly(await storedChanges(drill), reference(drill));
+      } finally {
+        await a.stop();
+        await b.stop();
+      }
+    },
+  );
 });

@@ -24,13 +24,22 @@ export interface OccupancyDeps {
   logger: Logger;
   /** Prometheus registry the runtime's metrics go to (a private one when absent). */
   metrics?: Registry;
-  /** Runtime options beyond group and topic (batch size, session timeout, drain time). */
+  /**
+   * Runtime options beyond group and topic (batch size, session timeout, drain time), over `occupancyDefaults`.
+   */
   options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
   /** Whether this instance also runs the outbox relay (default true; relays exclude each other by a lock). */
   relay?: boolean;
 }
 
 export type OccupancyProcessor = Processor & { relay: OutboxRelay | undefined };
+
+/**
+ * The runtime's pipelined group commit (processors/runtime/processor.ts): one transaction over several
+ * partitions' chunks, up to 4,000 uplinks. Measured on the occupancy benchmark: about twice the throughput of one
+ * transaction per partition chunk, and p99 uplink -> change ~100 ms instead of seconds at 2,000/s (README).
+ */
+export const occupancyDefaults = { partitionsConsumedConcurrently: 8, maxBatch: 4_000 } as const;
 
 /**
  * The occupancy processor on the shared runtime (processors/runtime): uplinks in, debounced space states,
@@ -68,7 +77,7 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<OccupancyProc
     registry: metrics,
     deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
     onOutbox: () => relay?.kick(),
-    options: { ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
+    options: { ...occupancyDefaults, ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
     handler: {
       name: 'occupancy',
       decode: avroDecoder<UplinkRecord>(deps.registry, 'an uplink record'),

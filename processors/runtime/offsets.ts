@@ -36,24 +36,27 @@ export async function lockOffset(
   key: PartitionKey,
   firstOffset: bigint,
 ): Promise<bigint> {
-  await client.query(
-    `INSERT INTO processor_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
+  await client.query({
+    name: 'offsets-create',
+    text: `INSERT INTO processor_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, $3, $4)
      ON CONFLICT DO NOTHING`,
-    [key.groupId, key.topic, key.partition, firstOffset.toString()],
-  );
-  const { rows } = await client.query<{ next_offset: string }>(
-    `SELECT next_offset FROM processor_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
-    [key.groupId, key.topic, key.partition],
-  );
+    values: [key.groupId, key.topic, key.partition, firstOffset.toString()],
+  });
+  const { rows } = await client.query<{ next_offset: string }>({
+    name: 'offsets-lock',
+    text: `SELECT next_offset FROM processor_offsets WHERE group_id = $1 AND topic = $2 AND partition = $3 FOR UPDATE`,
+    values: [key.groupId, key.topic, key.partition],
+  });
   return BigInt(rows[0]!.next_offset);
 }
 
 export async function storeOffset(client: PoolClient, key: PartitionKey, nextOffset: bigint): Promise<void> {
-  await client.query(
-    `UPDATE processor_offsets SET next_offset = $4, updated_at = now()
+  await client.query({
+    name: 'offsets-store',
+    text: `UPDATE processor_offsets SET next_offset = $4, updated_at = now()
       WHERE group_id = $1 AND topic = $2 AND partition = $3`,
-    [key.groupId, key.topic, key.partition, nextOffset.toString()],
-  );
+    values: [key.groupId, key.topic, key.partition, nextOffset.toString()],
+  });
 }
 
 /**
@@ -69,13 +72,14 @@ export async function lockOffsets(
 ): Promise<Map<number, bigint>> {
   const partitions = [...firstOffsets.keys()].sort((a, b) => a - b);
   // DO UPDATE (to the same value) rather than DO NOTHING: it locks an existing row and RETURNs it as well.
-  const { rows } = await client.query<{ partition: number; next_offset: string }>(
-    `INSERT INTO processor_offsets (group_id, topic, partition, next_offset)
+  const { rows } = await client.query<{ partition: number; next_offset: string }>({
+    name: 'offsets-lock-many',
+    text: `INSERT INTO processor_offsets (group_id, topic, partition, next_offset)
      SELECT $1, $2, p, o FROM unnest($3::int[], $4::bigint[]) WITH ORDINALITY AS k(p, o, n) ORDER BY n
      ON CONFLICT (group_id, topic, partition) DO UPDATE SET next_offset = processor_offsets.next_offset
      RETURNING partition, next_offset`,
-    [groupId, topic, partitions, partitions.map((p) => firstOffsets.get(p)!.toString())],
-  );
+    values: [groupId, topic, partitions, partitions.map((p) => firstOffsets.get(p)!.toString())],
+  });
   return new Map(rows.map((r) => [r.partition, BigInt(r.next_offset)]));
 }
 
@@ -87,12 +91,13 @@ export async function storeOffsets(
   nextOffsets: ReadonlyMap<number, bigint>,
 ): Promise<void> {
   if (nextOffsets.size === 0) return;
-  await client.query(
-    `UPDATE processor_offsets o SET next_offset = k.o, updated_at = now()
+  await client.query({
+    name: 'offsets-store-many',
+    text: `UPDATE processor_offsets o SET next_offset = k.o, updated_at = now()
        FROM unnest($3::int[], $4::bigint[]) AS k(p, o)
       WHERE o.group_id = $1 AND o.topic = $2 AND o.partition = k.p`,
-    [groupId, topic, [...nextOffsets.keys()], [...nextOffsets.values()].map(String)],
-  );
+    values: [groupId, topic, [...nextOffsets.keys()], [...nextOffsets.values()].map(String)],
+  });
 }
 
 export type OffsetDecision =

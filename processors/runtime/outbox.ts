@@ -31,17 +31,18 @@ export interface OutboxMessage {
   headers?: Record<string, string>;
 }
 
-/** One statement for the whole batch; a replayed insert of the same (tenant, id, time) does nothing. */
+/** One named statement for the whole batch; a replayed insert of the same (tenant, id, time) does nothing. */
 export async function writeOutbox(client: PoolClient, messages: readonly OutboxMessage[]): Promise<void> {
   if (messages.length === 0) return;
-  await client.query(
-    `INSERT INTO outbox (tenant_id, time, id, topic, key, value, headers)
+  await client.query({
+    name: 'outbox-write',
+    text: `INSERT INTO outbox (tenant_id, time, id, topic, key, value, headers)
      SELECT t, to_timestamp(tm / 1000.0), i, tp, k, v, h
        FROM unnest($1::uuid[], $2::float8[], $3::uuid[], $4::text[], $5::text[], $6::bytea[], $7::jsonb[])
             WITH ORDINALITY AS m(t, tm, i, tp, k, v, h, n)
       ORDER BY n
      ON CONFLICT DO NOTHING`,
-    [
+    values: [
       messages.map((m) => m.tenantId),
       messages.map((m) => m.time),
       messages.map((m) => m.id),
@@ -50,7 +51,7 @@ export async function writeOutbox(client: PoolClient, messages: readonly OutboxM
       messages.map((m) => m.value),
       messages.map((m) => JSON.stringify(m.headers ?? {})),
     ],
-  );
+  });
 }
 
 export interface OutboxRelayDeps {

@@ -1,4 +1,4 @@
-import type { Consumer, Kafka, KafkaMessage } from 'kafkajs';
+import type { Consumer, ConsumerRunConfig, Kafka, KafkaMessage } from 'kafkajs';
 import type { Registry } from 'prom-client';
 import type { Pool, PoolClient } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
@@ -118,21 +118,73 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
   const { handler, logger, pool } = deps;
   const metrics = processorMetrics(deps.registry);
   const name = handler.name;
-  const consumer: Consumer = deps.kafka.consumer({
-    groupId: options.groupId,
-    sessionTimeout: options.sessionTimeoutMs,
-    rebalanceTimeout: Math.max(options.sessionTimeoutMs, 10_000),
-    heartbeatInterval: options.heartbeatIntervalMs,
-    allowAutoTopicCreation: false,
-    maxBytesPerPartition: 1_048_576,
-    // Let the broker gather records for up to 50 ms: a transaction per trickling record caps throughput.
-    minBytes: 64 * 1024,
-    maxWaitTimeInMs: 50,
-  });
   const admin = deps.kafka.admin();
   let applied = 0;
   let assigned: number[] = [];
   let running = true;
+  let crashes = 0;
+  let restartTimer: NodeJS.Timeout | undefined;
+  let restarting: Promise<void> | undefined;
+
+  function createConsumer(): Consumer {
+    const created = deps.kafka.consumer({
+      groupId: options.groupId,
+      sessionTimeout: options.sessionTimeoutMs,
+      rebalanceTimeout: Math.max(options.sessionTimeoutMs, 10_000),
+      heartbeatInterval: options.heartbeatIntervalMs,
+      allowAutoTopicCreation: false,
+      maxBytesPerPartition: 1_048_576,
+      // Let the broker gather records for up to 50 ms: a transaction per trickling record caps throughput.
+      minBytes: 64 * 1024,
+      maxWaitTimeInMs: 50,
+    });
+    created.on(created.events.GROUP_JOIN, ({ payload }) => {
+      crashes = 0;
+      assigned = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
+      seekToStored(assigned).catch((error: unknown) =>
+        logger.warn(
+          { err: error, processor: name },
+          'seeking to stored offsets failed; the offset fence still holds',
+        ),
+      );
+    });
+    // kafkajs restarts a crashed consumer only after a retriable error; after any other (e.g. a SyncGroup
+    // answered with INVALID_REQUEST because the group completed without this member, which the local mock broker
+    // does when the leader syncs first) it disconnects for good, and the instance would hold no partition while
+    // looking alive. A new consumer rejoins the group instead, with backoff.
+    created.on(created.events.CRASH, ({ payload }) => {
+      if (payload.restart || !running || created !== consumer) return;
+      assigned = [];
+      const code = toPlatformError(payload.error, 'KAFKA_UNAVAILABLE').code;
+      metrics.errors.inc({ processor: name, code, handling: 'consumer-restarted' });
+      logger.error({ err: payload.error, processor: name }, 'consumer crashed for good; starting a new one');
+      scheduleRestart();
+    });
+    return created;
+  }
+
+  /** Replaces a consumer kafkajs gave up on with a new one, with backoff, until one runs or stop() is called. */
+  function scheduleRestart(): void {
+    crashes += 1;
+    restartTimer = setTimeout(
+      () => {
+        restarting = (async () => {
+          if (!running) return;
+          consumer = createConsumer();
+          await runConsumer(consumer);
+        })()
+          .catch((error: unknown) => {
+            logger.error({ err: error, processor: name }, 'starting a new consumer failed; retrying');
+            consumer.disconnect().catch(() => undefined);
+            if (running) scheduleRestart();
+          })
+          .finally(() => (restarting = undefined));
+      },
+      backoffDelayMs(crashes, options.backoff, Math.random),
+    );
+  }
+
+  let consumer = createConsumer();
 
   async function seekToStored(partitions: number[]): Promise<void> {
     if (partitions.length === 0) return;
@@ -169,16 +221,6 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
       'sought to stored offsets',
     );
   }
-
-  consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
-    assigned = [...(payload.memberAssignment[options.topic] ?? [])].sort((a, b) => a - b);
-    seekToStored(assigned).catch((error: unknown) =>
-      logger.warn(
-        { err: error, processor: name },
-        'seeking to stored offsets failed; the offset fence still holds',
-      ),
-    );
-  });
 
   /** One transaction: fence on the stored offset, apply, write the outbox, store the next offset. */
   async function commitChunk(
@@ -485,11 +527,8 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     }
   }
 
-  await admin.connect();
-  await consumer.connect();
-  await consumer.subscribe({ topics: [options.topic], fromBeginning: true });
   const grouped = options.partitionsConsumedConcurrently > 1;
-  await consumer.run({
+  const runConfig: ConsumerRunConfig = {
     partitionsConsumedConcurrently: options.partitionsConsumedConcurrently,
     autoCommit: false,
     eachBatchAutoResolve: false,
@@ -552,7 +591,16 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
         await heartbeat().catch(() => undefined);
       }
     },
-  });
+  };
+
+  async function runConsumer(target: Consumer): Promise<void> {
+    await target.connect();
+    await target.subscribe({ topics: [options.topic], fromBeginning: true });
+    await target.run(runConfig);
+  }
+
+  await admin.connect();
+  await runConsumer(consumer);
   logger.info({ processor: name, topic: options.topic, groupId: options.groupId }, 'processor consuming');
 
   return {
@@ -560,11 +608,13 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     assigned: () => assigned,
     async stop() {
       running = false;
+      clearTimeout(restartTimer);
       for (const wake of roomWaiters) wake();
       // Disconnect waits for the batch in flight (its transaction commits or rolls back), then leaves the group;
       // in pipelined mode the committer then commits what is queued (a retriable failure abandons it: stored
       // offsets in PostgreSQL say where the next instance resumes).
       const drained = (async () => {
+        await restarting?.catch(() => undefined);
         await consumer.disconnect();
         while (committer) await committer;
         await admin.disconnect();

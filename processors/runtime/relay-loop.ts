@@ -62,7 +62,12 @@ export function startRelayLoop(o: RelayLoopOptions): RelayLoop {
   };
 }
 
-/** Marks published outbox rows sent, in the relay's transaction (keyed like the hypertable: tenant, id, time). */
+/**
+ * Marks published outbox rows sent, in the relay's transaction (keyed like the hypertable: tenant, id, time).
+ * `sent_at IS NULL` lets the planner read only unsent rows (the outbox_unsent partial index): without it, each
+ * mark sorted every row the outbox holds, sent ones included (EXPLAIN ANALYZE: 38 ms of 44 ms for 1,000 marks
+ * against 27,000 rows, growing with the table).
+ */
 export async function markOutboxSent(
   client: PoolClient,
   rows: ReadonlyArray<{ tenant_id: string; id: string; time: Date }>,
@@ -70,7 +75,7 @@ export async function markOutboxSent(
   await client.query(
     `UPDATE outbox o SET sent_at = now()
        FROM unnest($1::uuid[], $2::uuid[], $3::timestamptz[]) AS s(t, i, tm)
-      WHERE o.tenant_id = s.t AND o.id = s.i AND o.time = s.tm`,
+      WHERE o.sent_at IS NULL AND o.tenant_id = s.t AND o.id = s.i AND o.time = s.tm`,
     [rows.map((r) => r.tenant_id), rows.map((r) => r.id), rows.map((r) => r.time)],
   );
 }

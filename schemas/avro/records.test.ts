@@ -3,12 +3,14 @@ import { describe, expect, it } from 'vitest';
 import avro from 'avsc';
 import type {
   DeadLetterRecord,
+  DeviceLocationRecord,
   DeviceStatusRecord,
   DownlinkOutcomeRecord,
   JoinRecord,
   LivenessAlertRecord,
   OccupancyChangeRecord,
   OrphanUplinkRecord,
+  ReservationEventRecord,
   UplinkRecord,
 } from './records.js';
 
@@ -50,6 +52,15 @@ const deviceStatus: DeviceStatusRecord = {
   margin: 7,
   externalPowerSource: false,
   batteryLevel: 87.5,
+};
+
+const deviceLocation: DeviceLocationRecord = {
+  ...envelope,
+  latitude: 52.370216,
+  longitude: 4.895168,
+  altitude: 2.5,
+  locationSource: 'GEO_RESOLVER_TDOA',
+  accuracy: 25.5,
 };
 
 const downlinkOutcome: DownlinkOutcomeRecord = {
@@ -111,16 +122,33 @@ const livenessAlert: LivenessAlertRecord = {
   alertId: '3e9d1c2b-7a6f-5e4d-9c3b-2a1f0e9d8c7b',
 };
 
+const reservationEvent: ReservationEventRecord = {
+  eventId: '1f2e3d4c-5b6a-5978-8695-a4b3c2d1e0f9',
+  tenantId: envelope.tenantId,
+  devEui: envelope.devEui,
+  reservationId: 'c0ffee00-1234-4abc-8def-0123456789ab',
+  spaceId: '9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d',
+  type: 'no-show',
+  status: 'no_show',
+  previousStatus: 'confirmed',
+  startsAt: 1_764_000_000_000,
+  endsAt: 1_764_003_600_000,
+  userId: null,
+  time: 1_764_000_900_000,
+};
+
 /** One sample per .avsc in this folder; a schema without a sample fails the first test. */
 const samples: Record<string, object> = {
   'uplink.avsc': uplink,
   'join.avsc': join,
   'device-status.avsc': deviceStatus,
+  'device-location.avsc': deviceLocation,
   'downlink-outcome.avsc': downlinkOutcome,
   'orphan-uplink.avsc': orphanUplink,
   'dead-letter.avsc': deadLetter,
   'occupancy-change.avsc': occupancyChange,
   'liveness-alert.avsc': livenessAlert,
+  'reservation-event.avsc': reservationEvent,
 };
 
 describe('Avro records match their schemas', () => {

@@ -57,6 +57,22 @@ export interface DeviceStatusRecord {
   batteryLevel: number | null;
 }
 
+/** parking.device-locations.v1 (device-location.avsc); keyed by devEui so one device's positions stay in order. */
+export interface DeviceLocationRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string;
+  time: number;
+  receivedAt: number;
+  source: EventSource;
+  applicationId: string;
+  latitude: number;
+  longitude: number;
+  altitude: number;
+  locationSource: string;
+  accuracy: number;
+}
+
 export type DownlinkOutcomeKind = 'TXACK' | 'ACK';
 
 export interface DownlinkOutcomeRecord {
@@ -129,4 +145,20 @@ export interface LivenessAlertRecord {
   time: number;
   lastHeard: number;
   alertId: string;
+}
+
+/** parking.reservation-events.v1 (reservation-event.avsc); keyed by spaceId so one space's events stay in order. */
+export interface ReservationEventRecord {
+  eventId: string;
+  tenantId: string;
+  devEui: string | null;
+  reservationId: string;
+  spaceId: string;
+  type: 'created' | 'confirmed' | 'cancelled' | 'expired' | 'no-show';
+  status: 'pending' | 'confirmed' | 'cancelled' | 'expired' | 'no_show';
+  previousStatus: 'pending' | 'confirmed' | 'cancelled' | 'expired' | 'no_show' | null;
+  startsAt: number;
+  endsAt: number;
+  userId: string | null;
+  time: number;
 }
