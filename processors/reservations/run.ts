@@ -1,17 +1,15 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
 import { registerValueSchema } from '../../lib/kafka/avro.js';
-import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
 import type { ReservationEventRecord } from '../../schemas/avro/records.js';
-import { counterOnce, processorMetrics } from '../runtime/metrics.js';
-import { startOutboxRelay, writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
-import { connectProcessorProducer } from '../runtime/producer.js';
-import { startTicker } from '../shared/ticker.js';
+import { startProcessorKit } from '../runtime/kit.js';
+import { counterOnce } from '../runtime/metrics.js';
+import { writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
 import { tickReservations, type ReservationSettings, type ReservationTick } from './apply.js';
 import { defaultReservationPolicy, type ReservationPolicy } from './reduce.js';
 
@@ -49,8 +47,6 @@ export interface Reservations {
  */
 export async function startReservations(deps: ReservationsDeps): Promise<Reservations> {
   const { logger } = deps;
-  const registry = deps.metrics ?? new Registry();
-  const runtimeMetrics = processorMetrics(registry);
   const now = deps.now ?? Date.now;
   const serde = await registerValueSchema<ReservationEventRecord>(
     deps.registry,
@@ -62,22 +58,19 @@ export async function startReservations(deps: ReservationsDeps): Promise<Reserva
     topic: deps.topics.reservationEvents,
     encode: (record) => serde.encode(record),
   };
-  const events = counterOnce(registry, {
+  const kit = await startProcessorKit({
+    kafka: deps.kafka,
+    registry: deps.registry,
+    pool: deps.pipelinePool,
+    logger,
+    metrics: deps.metrics,
+    relayTopics: deps.relay === false ? [] : [deps.topics.reservationEvents],
+  });
+  const events = counterOnce(kit.metrics, {
     name: 'reservation_events_total',
     help: 'Reservation events written to the outbox by the lifecycle job, by type',
     labelNames: ['type'] as const,
   });
-  const producer = await connectProcessorProducer(deps.kafka);
-  const relay =
-    deps.relay === false
-      ? undefined
-      : await startOutboxRelay({
-          pool: deps.pipelinePool,
-          producer,
-          logger,
-          metrics: runtimeMetrics,
-          topics: [deps.topics.reservationEvents],
-        });
 
   async function tickOnce(): Promise<ReservationTick & { batches: number }> {
     const total: ReservationTick & { batches: number } = {
@@ -99,31 +92,12 @@ export async function startReservations(deps: ReservationsDeps): Promise<Reserva
       total.events.push(...batch.events);
       total.outbox.push(...batch.outbox);
       for (const e of batch.events) events.inc({ type: e.type });
-      if (batch.outbox.length > 0) relay?.kick();
+      if (batch.outbox.length > 0) kit.relay?.kick();
       if (batch.reservations < deps.tick.batchSize) break;
     }
     return total;
   }
-  const ticker = startTicker({
-    name: 'reservations',
-    everyMs: deps.tick.everyMs,
-    step: tickOnce,
-    logger,
-    onError: () =>
-      runtimeMetrics.errors.inc({
-        processor: 'reservations-tick',
-        code: 'DB_UNAVAILABLE',
-        handling: 'retried',
-      }),
-  });
+  kit.tick({ name: 'reservations', everyMs: deps.tick.everyMs, step: tickOnce });
   logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'reservation lifecycle running');
-
-  return {
-    relay,
-    tickOnce,
-    async stop() {
-      // The tick first (it writes outbox rows), then the relay, then the producer.
-      await stopAll([{ stop: () => producer.disconnect() }, relay, ticker]);
-    },
-  };
+  return { relay: kit.relay, tickOnce, stop: kit.stop };
 }

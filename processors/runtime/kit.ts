@@ -22,7 +22,8 @@ export interface ProcessorKitDeps {
   logger: Logger;
   /** Prometheus registry of the runtime's metrics (a private one when absent). */
   metrics?: Registry;
-  deadLetterTopic: string;
+  /** Where undecodable or non-retriable records go; required for `consume()` (a tick-only job has none). */
+  deadLetterTopic?: string;
   /** Topics whose outbox rows this instance relays to Kafka; absent or empty: no Kafka relay. */
   relayTopics?: readonly string[];
 }
@@ -57,14 +58,20 @@ export interface ProcessorKit {
 export async function startProcessorKit(deps: ProcessorKitDeps): Promise<ProcessorKit> {
   const metrics = deps.metrics ?? new Registry();
   const runtime = processorMetrics(metrics);
-  const deadLetters = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    deps.deadLetterTopic,
-    readAvroSchema('dead-letter'),
-  );
+  const deadLetters =
+    deps.deadLetterTopic === undefined
+      ? undefined
+      : await registerValueSchema<DeadLetterRecord>(
+          deps.registry,
+          deps.deadLetterTopic,
+          readAvroSchema('dead-letter'),
+        );
   const producer = await connectProcessorProducer(deps.kafka);
   const services: Service[] = [{ stop: () => producer.disconnect() }];
-  const deadLetter = kafkaDeadLetterSink(producer, deps.deadLetterTopic, deadLetters);
+  const deadLetter =
+    deps.deadLetterTopic === undefined || deadLetters === undefined
+      ? undefined
+      : kafkaDeadLetterSink(producer, deps.deadLetterTopic, deadLetters);
   let relay: OutboxRelay | undefined;
   try {
     if (deps.relayTopics && deps.relayTopics.length > 0) {
@@ -87,6 +94,8 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
     producer,
     relay,
     async consume(spec) {
+      if (!deadLetter)
+        throw new Error(`processor ${spec.name}: the kit was started without a dead-letter topic`);
       const processor = await startProcessor({
         kafka: deps.kafka,
         pool: deps.pool,
