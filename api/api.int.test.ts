@@ -902,10 +902,64 @@ describe('lists', () => {
       b.tenantId,
       b.spaceId,
     ]);
+    const before = await call('GET', '/dashboard/summary', { token: accessToken });
+    expect(before.status).toBe(200);
+    expect(before.body['totals']).toMatchObject({ spaces: 1, occupied: 1, occupancyRate: 1 });
+    expect(before.body['sites']).toEqual([expect.objectContaining({ siteId: null, spaces: 1, occupied: 1 })]);
+
+    // Device and gateway health: what B has so far, then two sensors heard (one now silent with an open alert),
+    // a decommissioned one (not counted), a gateway online and one silent, an alert already cleared, and the
+    // same in tenant A (never counted for B).
+    const [heard, silent, retired, gwOnline, gwSilent] = [1, 2, 3, 4, 5].map(() => randomDevEui());
+    for (const [tenantId, suffix] of [
+      [a.tenantId, 'a'],
+      [b.tenantId, 'b'],
+    ] as const) {
+      const eui = (id: string) => (suffix === 'b' ? id : randomDevEui());
+      await su.query(
+        `INSERT INTO sensor_devices (tenant_id, dev_eui, codec, status, last_seen_at) VALUES
+           ($1, $2, 'browan-tbms100', 'active', now() - interval '1 hour'),
+           ($1, $3, 'browan-tbms100', 'active', now() - interval '2 days'),
+           ($1, $4, 'browan-tbms100', 'decommissioned', now())`,
+        [tenantId, eui(heard!), eui(silent!), eui(retired!)],
+      );
+      await su.query(
+        `INSERT INTO gateways (tenant_id, gw_eui, name, last_seen_at) VALUES
+           ($1, $2, 'online', now() - interval '1 minute'), ($1, $3, 'silent', now() - interval '1 hour')`,
+        [tenantId, eui(gwOnline!), eui(gwSilent!)],
+      );
+      await su.query(
+        `INSERT INTO liveness_alerts (tenant_id, alert_id, kind, entity_id, raised_at, last_heard_at, cleared_at,
+                                      clear_event_id)
+         VALUES ($1, gen_random_uuid(), 'device', $2, now() + interval '2 minutes', now() - interval '2 days', NULL, NULL),
+                ($1, gen_random_uuid(), 'gateway', $3, now() + interval '1 minute', now() - interval '1 hour', NULL, NULL),
+                ($1, gen_random_uuid(), 'device', $4, now(), now() - interval '3 hours', now(), gen_random_uuid())`,
+        [tenantId, eui(silent!), eui(gwSilent!), eui(heard!)],
+      );
+    }
     const r = await call('GET', '/dashboard/summary', { token: accessToken });
     expect(r.status).toBe(200);
-    expect(r.body['totals']).toMatchObject({ spaces: 1, occupied: 1, occupancyRate: 1 });
-    expect(r.body['sites']).toEqual([expect.objectContaining({ siteId: null, spaces: 1, occupied: 1 })]);
+    type Health = Record<'sensors' | 'displays' | 'gateways', Record<string, number>>;
+    const was = before.body['health'] as Health;
+    const now = r.body['health'] as Health;
+    expect(now.sensors).toEqual({
+      total: was.sensors['total']! + 2,
+      active: was.sensors['active']! + 2,
+      heard24h: was.sensors['heard24h']! + 1,
+      silent: was.sensors['silent']! + 1,
+    });
+    expect(now.displays).toEqual(was.displays);
+    expect(now.gateways).toEqual({
+      total: was.gateways['total']! + 2,
+      online: was.gateways['online']! + 1,
+      silent: was.gateways['silent']! + 1,
+    });
+    const alerts = r.body['alerts'] as { open: number; latest: Array<Record<string, string>> };
+    expect(alerts.open).toBe((before.body['alerts'] as { open: number }).open + 2);
+    expect(alerts.latest.slice(0, 2).map((x) => [x['kind'], x['entityId']])).toEqual([
+      ['device', silent],
+      ['gateway', gwSilent],
+    ]);
   });
 });
 
