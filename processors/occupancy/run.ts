@@ -1,18 +1,14 @@
-import { avroDecoder } from '../runtime/avro-decoder.js';
-import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Registry } from 'prom-client';
+import type { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { registerValueSchema } from '../../lib/kafka/avro.js';
-import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
-import type { DeadLetterRecord, OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
-import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { processorMetrics } from '../runtime/metrics.js';
-import { startOutboxRelay, type OutboxRelay } from '../runtime/outbox.js';
-import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
+import type { OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
+import { startProcessorKit } from '../runtime/kit.js';
+import type { OutboxRelay } from '../runtime/outbox.js';
+import type { Processor, ProcessorOptions } from '../runtime/processor.js';
 import { applyOccupancy } from './apply.js';
 
 export interface OccupancyDeps {
@@ -47,54 +43,41 @@ export const occupancyDefaults = { partitionsConsumedConcurrently: 8, maxBatch: 
  * cannot be decoded is dead-lettered with DECODE_FAILED; a failing database is retried with backoff.
  */
 export async function startOccupancy(deps: OccupancyDeps): Promise<OccupancyProcessor> {
-  const { logger } = deps;
-  const metrics = deps.metrics ?? new Registry();
   const changes = await registerValueSchema<OccupancyChangeRecord>(
     deps.registry,
     deps.topics.occupancyChanges,
     readAvroSchema('occupancy-change'),
   );
-  const deadLetters = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    deps.topics.deadLetter,
-    readAvroSchema('dead-letter'),
-  );
-  const producer = await connectProcessorProducer(deps.kafka);
-  const relay =
-    deps.relay === false
-      ? undefined
-      : await startOutboxRelay({
-          pool: deps.pipelinePool,
-          producer,
-          logger,
-          metrics: processorMetrics(metrics),
-          topics: [deps.topics.occupancyChanges],
-        });
-  const processor = await startProcessor<UplinkRecord>({
+  const kit = await startProcessorKit({
     kafka: deps.kafka,
+    registry: deps.registry,
     pool: deps.pipelinePool,
-    logger,
-    registry: metrics,
-    deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
-    onOutbox: () => relay?.kick(),
-    options: { ...occupancyDefaults, ...deps.options, groupId: deps.groupId, topic: deps.topics.uplinks },
-    handler: {
+    logger: deps.logger,
+    metrics: deps.metrics,
+    deadLetterTopic: deps.topics.deadLetter,
+    relayTopics: deps.relay === false ? [] : [deps.topics.occupancyChanges],
+  });
+  try {
+    const processor = await kit.consume<UplinkRecord>({
       name: 'occupancy',
-      decode: avroDecoder<UplinkRecord>(deps.registry, 'an uplink record'),
+      groupId: deps.groupId,
+      topic: deps.topics.uplinks,
+      what: 'an uplink record',
+      options: { ...occupancyDefaults, ...deps.options },
       apply: (client, uplinks) =>
         applyOccupancy(client, uplinks, {
           changesTopic: deps.topics.occupancyChanges,
           encode: (record) => changes.encode(record),
         }),
-    },
-  });
-  return {
-    applied: () => processor.applied(),
-    assigned: () => processor.assigned(),
-    relay,
-    async stop() {
-      // Processor first (its last batch may add outbox rows), then the relay, then the producer they share.
-      await stopAll([{ stop: () => producer.disconnect() }, relay, processor]);
-    },
-  };
+    });
+    return {
+      applied: () => processor.applied(),
+      assigned: () => processor.assigned(),
+      relay: kit.relay,
+      stop: kit.stop,
+    };
+  } catch (error) {
+    await kit.stop();
+    throw error;
+  }
 }
