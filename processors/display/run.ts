@@ -1,26 +1,16 @@
-import { avroDecoder } from '../runtime/avro-decoder.js';
-import { connectProcessorProducer } from '../runtime/producer.js';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka } from 'kafkajs';
-import { Registry, type Counter } from 'prom-client';
+import type { Counter, Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { withTransaction } from '../../lib/db/tenant.js';
-import { registerValueSchema } from '../../lib/kafka/avro.js';
-import { stopAll } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
-import { readAvroSchema } from '../../schemas/catalog.js';
-import type {
-  DeadLetterRecord,
-  DownlinkOutcomeRecord,
-  OccupancyChangeRecord,
-} from '../../schemas/avro/records.js';
+import type { DownlinkOutcomeRecord, OccupancyChangeRecord } from '../../schemas/avro/records.js';
 import { defaultDownlinkPolicy, type DownlinkEffect, type DownlinkPolicy } from '../downlink/reduce.js';
-import { kafkaDeadLetterSink } from '../runtime/dead-letter.js';
-import { counterOnce, processorMetrics } from '../runtime/metrics.js';
+import { startProcessorKit } from '../runtime/kit.js';
+import { counterOnce } from '../runtime/metrics.js';
 import { startMqttOutboxRelay, type MqttOutboxRelay, type MqttPublisher } from '../runtime/mqtt-outbox.js';
-import { startOutboxRelay, writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
-import { startProcessor, type Processor, type ProcessorOptions } from '../runtime/processor.js';
-import { backoffDelayMs } from '../runtime/backoff.js';
+import { writeOutbox } from '../runtime/outbox.js';
+import type { Processor, ProcessorOptions } from '../runtime/processor.js';
 import {
   applyDownlinkOutcomes,
   applyOccupancyChanges,
@@ -76,160 +66,98 @@ export interface Displays {
  */
 export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
   const { logger } = deps;
-  const registry = deps.metrics ?? new Registry();
-  const runtimeMetrics = processorMetrics(registry);
   const now = deps.now ?? Date.now;
-  const deadLetters = await registerValueSchema<DeadLetterRecord>(
-    deps.registry,
-    deps.topics.deadLetter,
-    readAvroSchema('dead-letter'),
-  );
-  const settings: DisplaySettings = {
-    display: {
-      looks: defaultDisplayPolicy.looks,
-      reservationLeadMs: defaultDisplayPolicy.reservationLeadMs,
-      confirmTimeoutMs: defaultDisplayPolicy.confirmTimeoutMs,
-      ...deps.display,
-    },
-    downlink: { ...defaultDownlinkPolicy, ...deps.downlink },
-    deadLetterTopic: deps.topics.deadLetter,
-    encodeDeadLetter: (record) => deadLetters.encode(record),
-  };
-  const downlinks = downlinkCounter(registry);
-  const count = (effects: readonly DownlinkEffect[]) => {
-    for (const e of effects) downlinks.inc({ event: e.type });
-  };
-
-  const producer = await connectProcessorProducer(deps.kafka);
-  const kafkaRelay: OutboxRelay = await startOutboxRelay({
-    pool: deps.pipelinePool,
-    producer,
-    logger,
-    metrics: runtimeMetrics,
-    topics: [deps.topics.deadLetter],
-  });
-  const mqttRelay: MqttOutboxRelay = await startMqttOutboxRelay({
-    pool: deps.pipelinePool,
-    mqtt: deps.mqtt,
-    logger,
-    metrics: runtimeMetrics,
-  });
-  const kick = () => {
-    kafkaRelay.kick();
-    mqttRelay.kick();
-  };
-  const common = {
+  const kit = await startProcessorKit({
     kafka: deps.kafka,
+    registry: deps.registry,
     pool: deps.pipelinePool,
     logger,
-    registry,
-    deadLetter: kafkaDeadLetterSink(producer, deps.topics.deadLetter, deadLetters),
-    onOutbox: kick,
-  };
-  const decoder = <T>(what: string) => avroDecoder<T>(deps.registry, what);
+    metrics: deps.metrics,
+    deadLetterTopic: deps.topics.deadLetter,
+    // Dead letters of the ticks (a bad display code, an exhausted job) go through the outbox.
+    relayTopics: [deps.topics.deadLetter],
+  });
+  try {
+    const deadLetters = kit.deadLetters!;
+    const settings: DisplaySettings = {
+      display: {
+        looks: defaultDisplayPolicy.looks,
+        reservationLeadMs: defaultDisplayPolicy.reservationLeadMs,
+        confirmTimeoutMs: defaultDisplayPolicy.confirmTimeoutMs,
+        ...deps.display,
+      },
+      downlink: { ...defaultDownlinkPolicy, ...deps.downlink },
+      deadLetterTopic: deps.topics.deadLetter,
+      encodeDeadLetter: (record) => deadLetters.encode(record),
+    };
+    const downlinks = downlinkCounter(kit.metrics);
+    const count = (effects: readonly DownlinkEffect[]) => {
+      for (const e of effects) downlinks.inc({ event: e.type });
+    };
+    const mqttRelay: MqttOutboxRelay = await startMqttOutboxRelay({
+      pool: deps.pipelinePool,
+      mqtt: deps.mqtt,
+      logger,
+      metrics: kit.runtime,
+    });
+    kit.addRelay(mqttRelay);
 
-  const changes = await startProcessor<OccupancyChangeRecord>({
-    ...common,
-    options: { ...deps.options, groupId: deps.groupIds.changes, topic: deps.topics.occupancyChanges },
-    handler: {
+    const changes = await kit.consume<OccupancyChangeRecord>({
       name: 'display',
-      decode: decoder('an occupancy-change record'),
+      groupId: deps.groupIds.changes,
+      topic: deps.topics.occupancyChanges,
+      what: 'an occupancy-change record',
+      options: deps.options,
       async apply(client, records) {
         const result = await applyOccupancyChanges(client, records, settings, now());
         count(result.downlinkEffects);
         return { outbox: result.outbox };
       },
-    },
-  });
-  const outcomes = await startProcessor<DownlinkOutcomeRecord>({
-    ...common,
-    options: { ...deps.options, groupId: deps.groupIds.outcomes, topic: deps.topics.downlinkOutcomes },
-    handler: {
+    });
+    const outcomes = await kit.consume<DownlinkOutcomeRecord>({
       name: 'downlink-outcomes',
-      decode: decoder('a downlink-outcome record'),
+      groupId: deps.groupIds.outcomes,
+      topic: deps.topics.downlinkOutcomes,
+      what: 'a downlink-outcome record',
+      options: deps.options,
       async apply(client, records) {
         const result = await applyDownlinkOutcomes(client, records, settings, now());
         count(result.downlinkEffects);
         if (result.unmatched > 0) downlinks.inc({ event: 'outcome-unmatched' }, result.unmatched);
         return { outbox: result.outbox };
       },
-    },
-  });
-
-  /** One step in its own transaction: the outbox rows are written with the state that decided them. */
-  async function step(
-    run: (client: Parameters<typeof tickDisplays>[0], at: number) => Promise<WorkResult>,
-  ): Promise<WorkResult> {
-    const result = await withTransaction(deps.pipelinePool, async (client) => {
-      const r = await run(client, now());
-      await writeOutbox(client, r.outbox);
-      return r;
     });
-    count(result.downlinkEffects);
-    if (result.outbox.length > 0) kick();
-    return result;
-  }
-  async function tickOnce() {
-    const tenants = deps.tenants ?? null;
-    const displays = await step((client, at) =>
-      tickDisplays(client, settings, at, deps.tick.maxItems, tenants),
-    );
-    const downlinksDone = await step((client, at) =>
-      tickDownlinks(client, settings, at, deps.tick.maxItems, tenants),
-    );
-    return { displays, downlinks: downlinksDone };
-  }
 
-  let running = true;
-  let wake: (() => void) | undefined;
-  const ticking = (async () => {
-    let failures = 0;
-    while (running) {
-      let delay = deps.tick.everyMs;
-      try {
-        await tickOnce();
-        failures = 0;
-      } catch (error) {
-        failures++;
-        runtimeMetrics.errors.inc({ processor: 'display-tick', code: 'DB_UNAVAILABLE', handling: 'retried' });
-        logger.warn({ err: error, failures }, 'display tick failed, backing off');
-        delay = Math.max(delay, backoffDelayMs(failures, { initialMs: 100, maxMs: 5_000 }, Math.random));
-      }
-      if (!running) break;
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, delay);
-        wake = () => {
-          clearTimeout(timer);
-          resolve();
-        };
+    /** One step in its own transaction: the outbox rows are written with the state that decided them. */
+    const step = async (
+      run: (client: Parameters<typeof tickDisplays>[0], at: number) => Promise<WorkResult>,
+    ): Promise<WorkResult> => {
+      const result = await withTransaction(deps.pipelinePool, async (client) => {
+        const r = await run(client, now());
+        await writeOutbox(client, r.outbox);
+        return r;
       });
-      wake = undefined;
-    }
-  })();
-  logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'displays and downlinks running');
-
-  return {
-    changes,
-    outcomes,
-    tickOnce,
-    async stop() {
-      // Consumers and tick first (they write outbox rows), then the relays, then the producer they share.
-      await stopAll([
-        { stop: () => producer.disconnect() },
-        kafkaRelay,
-        mqttRelay,
-        {
-          stop: async () => {
-            running = false;
-            wake?.();
-            await ticking;
-          },
-        },
-        outcomes,
-        changes,
-      ]);
-    },
-  };
+      count(result.downlinkEffects);
+      if (result.outbox.length > 0) kit.kick();
+      return result;
+    };
+    const tickOnce = async () => {
+      const tenants = deps.tenants ?? null;
+      const displays = await step((client, at) =>
+        tickDisplays(client, settings, at, deps.tick.maxItems, tenants),
+      );
+      const downlinksDone = await step((client, at) =>
+        tickDownlinks(client, settings, at, deps.tick.maxItems, tenants),
+      );
+      return { displays, downlinks: downlinksDone };
+    };
+    kit.tick({ name: 'display', everyMs: deps.tick.everyMs, step: tickOnce });
+    logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'displays and downlinks running');
+    return { changes, outcomes, tickOnce, stop: kit.stop };
+  } catch (error) {
+    await kit.stop();
+    throw error;
+  }
 }
 
 /** `downlink_events_total{event}`: the downlink reducer's effects (send-downlink, downlink-confirmed, ...). */

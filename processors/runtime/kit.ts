@@ -2,7 +2,7 @@ import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Kafka, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
-import { registerValueSchema } from '../../lib/kafka/avro.js';
+import { registerValueSchema, type AvroSerde } from '../../lib/kafka/avro.js';
 import { stopAll, type Service } from '../../lib/lifecycle.js';
 import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
@@ -40,6 +40,8 @@ export interface ProcessorKit {
   runtime: ProcessorMetrics;
   producer: Producer;
   relay: OutboxRelay | undefined;
+  /** The dead-letter topic's serde, for processors that dead-letter through their outbox (absent without one). */
+  deadLetters: AvroSerde<DeadLetterRecord> | undefined;
   consume<T>(spec: {
     name: string;
     groupId: string;
@@ -50,6 +52,10 @@ export interface ProcessorKit {
     options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
   }): Promise<Processor>;
   tick(spec: { name: string; everyMs: number; step: () => Promise<unknown> }): void;
+  /** Wakes every relay (the Kafka one and those added with `addRelay`): new outbox rows were committed. */
+  kick(): void;
+  /** Another relay (e.g. the MQTT outbox relay): kicked with the others, stopped with the kit. */
+  addRelay(relay: Service & { kick(): void }): void;
   /** A component stopped with the kit (before the components added earlier). */
   add(service: Service): void;
   stop(): Promise<void>;
@@ -73,6 +79,10 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
       ? undefined
       : kafkaDeadLetterSink(producer, deps.deadLetterTopic, deadLetters);
   let relay: OutboxRelay | undefined;
+  const relays: Array<{ kick(): void }> = [];
+  const kick = () => {
+    for (const r of relays) r.kick();
+  };
   try {
     if (deps.relayTopics && deps.relayTopics.length > 0) {
       relay = await startOutboxRelay({
@@ -83,6 +93,7 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
         topics: deps.relayTopics,
       });
       services.push(relay);
+      relays.push(relay);
     }
   } catch (error) {
     await stopAll(services);
@@ -93,6 +104,7 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
     runtime,
     producer,
     relay,
+    deadLetters,
     async consume(spec) {
       if (!deadLetter)
         throw new Error(`processor ${spec.name}: the kit was started without a dead-letter topic`);
@@ -102,7 +114,7 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
         logger: deps.logger,
         registry: metrics,
         deadLetter,
-        onOutbox: () => relay?.kick(),
+        onOutbox: kick,
         options: { ...spec.options, groupId: spec.groupId, topic: spec.topic },
         handler: { name: spec.name, decode: avroDecoder(deps.registry, spec.what), apply: spec.apply },
       });
@@ -122,6 +134,11 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
             }),
         }),
       );
+    },
+    kick,
+    addRelay(added) {
+      services.push(added);
+      relays.push(added);
     },
     add(service) {
       services.push(service);
