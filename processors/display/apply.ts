@@ -207,7 +207,7 @@ export async function tickDisplays(
   const { rows: changed } = await client.query<{ tenant_id: string; id: string; space_id: string }>(
     `SELECT tenant_id, id, space_id FROM reservations WHERE displayed_status IS DISTINCT FROM status
         AND ($2::uuid[] IS NULL OR tenant_id = ANY($2::uuid[]))
-      LIMIT $1 FOR UPDATE SKIP LOCKED`,
+      ORDER BY updated_at, tenant_id, id LIMIT $1 FOR UPDATE SKIP LOCKED`,
     [limit, tenants],
   );
   const due = await loadDisplays(

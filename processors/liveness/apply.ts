@@ -229,7 +229,7 @@ async function saveEntities(client: PoolClient, entities: Map<string, Entity>): 
  * The entities' last heard times onto the rows the API and the dashboards read (`last_seen_at` of
  * sensor_devices / display_devices for a device, of gateways for a gateway; telemetry columns, not audited),
  * never moved back by an out-of-order frame. The entities' liveness_states rows are locked by this transaction,
- * so two consumers sharing a gateway update its row one after the other.
+ * so two consumers sharing a gateway update its row one after the other; rows held by others are skipped.
  */
 async function recordLastSeen(client: PoolClient, entities: Map<string, Entity>): Promise<void> {
   const heard = [...entities.values()].filter(
@@ -245,11 +245,17 @@ async function recordLastSeen(client: PoolClient, entities: Map<string, Entity>)
     const rows = heard.filter((e) => e.state.kind === kind);
     if (rows.length === 0) continue;
     // Table and column names come from the constant list above, never from input.
+    // SKIP LOCKED: a row an API request holds (an edit of the device) is not waited for, so the batch never
+    // waits on, or deadlocks with, a request; its last_seen_at moves with the device's next frame.
     await client.query(
       `UPDATE ${table} d SET last_seen_at = to_timestamp(u.at / 1000.0)
          FROM unnest($1::uuid[], $2::text[], $3::float8[]) AS u(t, id, at)
         WHERE d.tenant_id = u.t AND d.${column} = u.id
-          AND (d.last_seen_at IS NULL OR d.last_seen_at < to_timestamp(u.at / 1000.0))`,
+          AND (d.last_seen_at IS NULL OR d.last_seen_at < to_timestamp(u.at / 1000.0))
+          AND (d.tenant_id, d.${column}) IN (
+                SELECT l.tenant_id, l.${column} FROM ${table} l
+                  JOIN unnest($1::uuid[], $2::text[]) AS k(t, id) ON l.tenant_id = k.t AND l.${column} = k.id
+                   FOR UPDATE OF l SKIP LOCKED)`,
       [rows.map((e) => e.state.tenantId), rows.map((e) => e.state.id), rows.map((e) => e.state.lastHeard)],
     );
   }

@@ -1,6 +1,7 @@
 import type { PoolClient } from '../../lib/db/pool.js';
 import type { OccupancyChangeRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import {
+  acceptFrom,
   bucketMs,
   bucketStartOf,
   initialRollupState,
@@ -105,7 +106,7 @@ export async function applyRollupUplinks(
     client,
     routed.map((r) => r.key),
   );
-  const accumulators = await loadAccumulators(
+  const { found: accumulators, settled } = await loadAccumulators(
     client,
     routed.map((r) => ({ tenantId: r.key.tenantId, devEui: r.event.devEui, at: r.event.at })),
   );
@@ -113,6 +114,11 @@ export async function applyRollupUplinks(
   const states = new Map<string, RollupState>();
   const effects: RollupEffect[] = [];
   for (const { key, event } of routed) {
+    // A row whose accumulator the tick dropped is final: the late horizon passed it.
+    if (settled.has(`${key.tenantId}/${event.devEui}/${bucketStartOf(event.at, '1h')}`)) {
+      effects.push({ type: 'late-dropped', tenantId: key.tenantId, eventId: event.eventId, at: event.at });
+      continue;
+    }
     const k = siteKey(key);
     let state = states.get(k);
     if (!state) {
@@ -125,7 +131,7 @@ export async function applyRollupUplinks(
     }
     const result = reduceRollups(state, event, policy);
     states.set(k, result.state);
-    effects.push(...result.effects);
+    for (const effect of result.effects) effects.push(effect);
   }
   const latest = new Map<string, Extract<RollupEffect, { type: 'upsert-device-health' }>>();
   let lateDropped = 0;
@@ -168,12 +174,17 @@ async function siteWatermarks(client: PoolClient, keys: readonly SiteKey[]): Pro
   );
 }
 
-/** The stored accumulators of the buckets these uplinks fall in, per `tenant/devEui`. */
+/**
+ * The stored accumulators of the buckets these uplinks fall in, per `tenant/devEui`, and the hourly buckets
+ * (`tenant/devEui/bucketStart`) whose row exists without one: settled. The tick drops accumulators below an hour
+ * boundary, so a 5-minute bucket is settled exactly when its hour is.
+ */
 async function loadAccumulators(
   client: PoolClient,
   uplinks: ReadonlyArray<{ tenantId: string; devEui: string; at: number }>,
-): Promise<Map<string, RollupState['health'][string]>> {
+): Promise<{ found: Map<string, RollupState['health'][string]>; settled: Set<string> }> {
   const found = new Map<string, RollupState['health'][string]>();
+  const settled = new Set<string>();
   for (const size of ['5m', '1h'] as const) {
     const keys = new Map(
       uplinks.map((u) => {
@@ -187,28 +198,35 @@ async function loadAccumulators(
       tenant_id: string;
       dev_eui: string;
       bucket_ms: number;
-      accumulator: HealthAccumulator;
+      accumulator: HealthAccumulator | null;
     }>(
       `SELECT h.tenant_id, h.dev_eui, extract(epoch FROM h.bucket) * 1000 AS bucket_ms, h.accumulator
          FROM ${healthTables[size]} h
          JOIN unnest($1::uuid[], $2::text[], $3::float8[]) AS k(t, d, b)
-           ON h.tenant_id = k.t AND h.dev_eui = k.d AND h.bucket = to_timestamp(k.b / 1000.0)
-        WHERE h.accumulator IS NOT NULL`,
+           ON h.tenant_id = k.t AND h.dev_eui = k.d AND h.bucket = to_timestamp(k.b / 1000.0)`,
       [list.map((k) => k.tenantId), list.map((k) => k.devEui), list.map((k) => k.bucket)],
     );
     for (const r of rows) {
       const key = `${r.tenant_id}/${r.dev_eui}`;
+      if (r.accumulator === null) {
+        if (size === '1h') settled.add(`${key}/${Number(r.bucket_ms)}`);
+        continue;
+      }
       const device = found.get(key) ?? { '5m': {}, '1h': {} };
       device[size][Number(r.bucket_ms)] = r.accumulator;
       found.set(key, device);
     }
   }
-  return found;
+  return { found, settled };
 }
 
 /**
  * The tick: sites whose next 5-minute bucket has ended by `now` (wall clock, epoch ms) get a tick event, which
- * closes their buckets up to `now`. At most `maxItems` sites; sites locked by a consumer are skipped (next tick).
+ * closes their buckets up to `now` — or, for a site whose watermark is further behind than the late horizon (the
+ * processors were down for days), up to one late horizon past its watermark: the site stays due and the next
+ * ticks catch up, so one tick's work stays bounded. At most `maxItems` sites, longest due first; sites locked by
+ * a consumer are skipped (next tick). The tick also drops the health accumulators of buckets the late horizon has
+ * passed (no uplink can change them any more), a bounded number per tick.
  */
 export async function tickRollups(
   client: PoolClient,
@@ -219,17 +237,39 @@ export async function tickRollups(
   const { rows } = await client.query<{ tenant_id: string; site_id: string; state: RollupState }>(
     `SELECT tenant_id, site_id, state FROM rollup_states
       WHERE next_close_at <= to_timestamp($1 / 1000.0)
-      ORDER BY tenant_id, site_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      ORDER BY next_close_at, tenant_id, site_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, maxItems],
   );
   const states = new Map(rows.map((r) => [siteKey({ tenantId: r.tenant_id, siteId: r.site_id }), r.state]));
   const result = await reduceAndWrite(
     client,
     states,
-    rows.map((r) => ({ key: { tenantId: r.tenant_id, siteId: r.site_id }, event: { type: 'tick', now } })),
+    rows.map((r) => ({
+      key: { tenantId: r.tenant_id, siteId: r.site_id },
+      event: { type: 'tick', now: Math.min(now, (r.state.watermark ?? now) + policy.lateHorizonMs) },
+    })),
     policy,
   );
+  await dropSettledAccumulators(client, acceptFrom(now, policy), maxItems * 100);
   return { ...result, sites: rows.length };
+}
+
+/**
+ * Sets `accumulator` to NULL on health rows of buckets that start before `before`, at most `limit` rows per table
+ * (the next tick continues), found through the partial index of rows still carrying one.
+ */
+async function dropSettledAccumulators(client: PoolClient, before: number, limit: number): Promise<void> {
+  for (const size of ['5m', '1h'] as const) {
+    // Table names come from the constant map below, never from input.
+    await client.query(
+      `UPDATE ${healthTables[size]} h SET accumulator = NULL
+         FROM (SELECT tenant_id, dev_eui, bucket FROM ${healthTables[size]}
+                WHERE bucket < to_timestamp($1 / 1000.0) AND accumulator IS NOT NULL
+                LIMIT $2) old
+        WHERE h.tenant_id = old.tenant_id AND h.dev_eui = old.dev_eui AND h.bucket = old.bucket`,
+      [before, limit],
+    );
+  }
 }
 
 async function applyEvents(
@@ -263,7 +303,7 @@ async function reduceAndWrite(
       policy,
     );
     states.set(k, result.state);
-    effects.push(...result.effects);
+    for (const effect of result.effects) effects.push(effect);
   }
   // A later effect for the same row supersedes an earlier one of the same batch.
   const latest = new Map<string, Exclude<RollupEffect, { type: 'late-dropped' }>>();

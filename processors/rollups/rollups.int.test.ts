@@ -420,4 +420,72 @@ describe('rollups processor', () => {
       await replay.stop();
     }
   });
+
+  it('a tick far ahead closes at most one late horizon of a lagging site and settles old health buckets for good', async () => {
+    const watermark = async () =>
+      Number(
+        (
+          await pool.query<{ w: string }>(
+            "SELECT state->>'watermark' AS w FROM rollup_states WHERE tenant_id = $1",
+            [tenantId],
+          )
+        ).rows[0]!.w,
+      );
+    const before = await watermark();
+    const accumulators = async () =>
+      (
+        await pool.query<{ n: number }>(
+          `SELECT count(*)::int AS n FROM device_health_1h WHERE tenant_id = $1 AND accumulator IS NOT NULL`,
+          [tenantId],
+        )
+      ).rows[0]!.n;
+    expect(await accumulators()).toBe(1);
+    clock = T0 + 60 * 24 * 60 * MIN;
+    await rollups.tickOnce();
+    // 60 days behind: this tick closes one late horizon (24 h by default) and leaves the rest to the next ticks.
+    expect(await watermark()).toBe(before + 24 * 60 * MIN);
+    expect(await accumulators()).toBe(0);
+
+    // An uplink for a settled bucket changes nothing (it is as late as the horizon allows).
+    const serde = await registerValueSchema<UplinkRecord>(registry, topics.uplinks, readAvroSchema('uplink'));
+    const rowsBefore = (
+      await pool.query('SELECT * FROM device_health_1h WHERE tenant_id = $1 ORDER BY bucket', [tenantId])
+    ).rows;
+    const applied = rollups.uplinks.applied();
+    const late: UplinkRecord = {
+      eventId: randomUUID(),
+      tenantId,
+      devEui: sensors.A,
+      spaceId: spaceIds.A,
+      time: T0 + 3 * MIN,
+      receivedAt: T0 + 3 * MIN,
+      source: 'MQTT',
+      applicationId: 'app',
+      fCnt: 99,
+      fPort: 102,
+      codec: 'browan-tbms100',
+      occupied: true,
+      batteryVolts: 2.9,
+      temperatureC: 20,
+      rssi: -120,
+      snr: -5,
+      gatewayIds: [],
+      payload: Buffer.from([1]),
+      frameType: null,
+      batteryStatus: null,
+    };
+    await producer.send({
+      topic: topics.uplinks,
+      acks: -1,
+      messages: [{ key: late.devEui, value: await serde.encode(late) }],
+    });
+    await eventually(
+      async () => rollups.uplinks.applied(),
+      (n) => n === applied + 1,
+    );
+    expect(
+      (await pool.query('SELECT * FROM device_health_1h WHERE tenant_id = $1 ORDER BY bucket', [tenantId]))
+        .rows,
+    ).toEqual(rowsBefore);
+  });
 });
