@@ -9,7 +9,7 @@ import type { CallResult, DeviceSpec, GatewaySpec, Plan } from './decide.js';
 /** The six ChirpStack calls the sync makes (create, update, delete of devices and gateways); each resolves with a
  * CallResult and never throws. */
 export interface ChirpstackApi {
-  send(plan: Exclude<Plan, { call: 'none' }>): Promise<CallResult>;
+  send(plan: Exclude<Plan, { call: 'none' | 'skip' }>): Promise<CallResult>;
   close(): void;
 }
 

@@ -55,6 +55,8 @@ function entityOf(request: AnyRequest): Received['entity'] {
 class FakeChirpstack {
   readonly calls: Received[] = [];
   readonly failures: Array<{ code: grpc.status; details: string }> = [];
+  /** Runs before a call is answered (a test's way to change the world while a call is in flight). */
+  beforeAnswer: ((method: string) => Promise<void>) | undefined;
   private readonly server = new grpc.Server();
   port = 0;
 
@@ -74,7 +76,11 @@ class FakeChirpstack {
           return callback({ code: grpc.status.UNAUTHENTICATED, details: 'bad token' });
         const failure = this.failures.shift();
         if (failure) return callback(failure);
-        callback(null, new Empty());
+        const before = this.beforeAnswer?.(method) ?? Promise.resolve();
+        before.then(
+          () => callback(null, new Empty()),
+          (error: unknown) => callback({ code: grpc.status.INTERNAL, details: String(error) }),
+        );
       };
     this.server.addService(deviceGrpc.DeviceServiceService, {
       create: handler('DeviceService.Create'),
@@ -143,6 +149,7 @@ describe('ChirpStack sync', () => {
   beforeEach(async () => {
     fake.calls.length = 0;
     fake.failures.length = 0;
+    fake.beforeAnswer = undefined;
     // A fresh tenant per test; its sensor (made by the fixture) is marked pending by the trigger.
     tenant = await createTestTenant(config.postgres.migrateUrl);
     await admin.query(
@@ -344,6 +351,83 @@ describe('ChirpStack sync', () => {
       'GatewayService.Create',
       'GatewayService.Delete',
       'GatewayService.Delete',
+    ]);
+  });
+
+  it('never deletes from ChirpStack what another tenant has registered with the same EUI since', async () => {
+    const other = await createTestTenant(config.postgres.migrateUrl);
+    const otherItem = async () =>
+      (
+        await admin.query<ItemRow>(
+          `SELECT status, version, synced_version, in_chirpstack, attempts, last_error_code, last_error
+             FROM chirpstack_sync_items WHERE tenant_id = $1 AND kind = 'device' AND eui = $2`,
+          [other.tenantId, tenant.devEui],
+        )
+      ).rows[0];
+    // Registered in the wrong tenant, deleted, registered in the right one before this tenant's delete is sent.
+    await admin.query('DELETE FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2', [
+      tenant.tenantId,
+      tenant.devEui,
+    ]);
+    await admin.query(
+      `INSERT INTO sensor_devices (tenant_id, dev_eui, codec) VALUES ($1, $2, 'browan-tbms100')`,
+      [other.tenantId, tenant.devEui],
+    );
+    startWorker();
+    const skipped = await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced',
+    );
+    expect(skipped).toMatchObject({ in_chirpstack: false, attempts: 0, last_error_code: null });
+    expect(fake.callsFor(tenant.devEui)).toEqual([]);
+    expect(await otherItem()).toMatchObject({ status: 'pending', version: '1' });
+  });
+
+  it('sends the create of another tenant again when a delete raced with its registration', async () => {
+    const other = await createTestTenant(config.postgres.migrateUrl);
+    startWorker();
+    await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced',
+    );
+    // While this tenant's Delete is in flight, the other tenant registers the EUI (and its create went through).
+    fake.beforeAnswer = async (method) => {
+      if (method !== 'DeviceService.Delete') return;
+      await admin.query(
+        `INSERT INTO sensor_devices (tenant_id, dev_eui, codec) VALUES ($1, $2, 'browan-tbms100')`,
+        [other.tenantId, tenant.devEui],
+      );
+      await admin.query(
+        `UPDATE chirpstack_sync_items SET status = 'synced', synced_version = version, in_chirpstack = true
+          WHERE tenant_id = $1 AND kind = 'device' AND eui = $2`,
+        [other.tenantId, tenant.devEui],
+      );
+    };
+    await admin.query('DELETE FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2', [
+      tenant.tenantId,
+      tenant.devEui,
+    ]);
+    await eventually(
+      () => item('device', tenant.devEui),
+      (r) => r?.status === 'synced' && r.synced_version === '2',
+    );
+    // The Delete removed what the other tenant had made: its row is due as a create again, at a new version.
+    const again = (
+      await admin.query<ItemRow>(
+        `SELECT status, version, synced_version, in_chirpstack, attempts, last_error_code, last_error
+           FROM chirpstack_sync_items WHERE tenant_id = $1 AND kind = 'device' AND eui = $2`,
+        [other.tenantId, tenant.devEui],
+      )
+    ).rows[0];
+    expect(again).toMatchObject({
+      status: 'pending',
+      version: '2',
+      synced_version: '1',
+      in_chirpstack: false,
+    });
+    expect(fake.callsFor(tenant.devEui).map((c) => c.method)).toEqual([
+      'DeviceService.Create',
+      'DeviceService.Delete',
     ]);
   });
 

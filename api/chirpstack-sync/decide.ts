@@ -43,7 +43,15 @@ export interface GatewaySnapshot {
   longitude: number | null;
 }
 
-export type Snapshot = DeviceSnapshot | GatewaySnapshot;
+/**
+ * Gone from this tenant, but the same EUI is registered in another tenant now (EUIs are unique across tenants, so a
+ * delete frees the EUI for another registration): ChirpStack's device or gateway is that registration's, not ours.
+ */
+export interface ElsewhereSnapshot {
+  kind: 'registered-elsewhere';
+}
+
+export type Snapshot = DeviceSnapshot | GatewaySnapshot | ElsewhereSnapshot;
 
 /** What ChirpStack is told: a device or a gateway, created or updated. */
 export interface DeviceSpec {
@@ -72,7 +80,9 @@ export type Plan =
   | { call: 'deleteDevice'; devEui: string }
   | { call: 'deleteGateway'; gatewayId: string }
   /** Nothing can be sent (no ChirpStack mapping): recorded as a non-retriable failure. */
-  | { call: 'none'; code: string; message: string };
+  | { call: 'none'; code: string; message: string }
+  /** Nothing must be sent: this row no longer speaks for ChirpStack's entity (registered in another tenant). */
+  | { call: 'skip' };
 
 /** ChirpStack ids are lower-case hex (it accepts upper case, but answers lower case). */
 const chirpstackEui = (eui: string) => eui.toLowerCase();
@@ -83,6 +93,8 @@ const chirpstackEui = (eui: string) => eui.toLowerCase();
  * done (outcome).
  */
 export function plan(item: SyncItem, snapshot: Snapshot | null): Plan {
+  // Never delete what another tenant has registered since: that tenant's own row keeps ChirpStack in sync.
+  if (snapshot?.kind === 'registered-elsewhere') return { call: 'skip' };
   if (!snapshot)
     return item.kind === 'device'
       ? { call: 'deleteDevice', devEui: chirpstackEui(item.eui) }
@@ -186,6 +198,16 @@ export function outcome(
 ): Outcome {
   if (chosen.call === 'none')
     return fail('failed', item.attempts + 1, chosen.code, chosen.message, null, item.inChirpstack);
+  if (chosen.call === 'skip')
+    return {
+      status: 'synced',
+      attempts: 0,
+      inChirpstack: false,
+      syncedVersion: item.version,
+      retryInMs: null,
+      lastErrorCode: null,
+      lastError: null,
+    };
   const creating = chosen.call === 'createDevice' || chosen.call === 'createGateway';
   const deleting = chosen.call === 'deleteDevice' || chosen.call === 'deleteGateway';
   // Deleted, or already not there: ChirpStack no longer has it, which is what the platform says.

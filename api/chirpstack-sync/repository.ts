@@ -12,10 +12,37 @@ export interface SyncRepository {
   snapshot(item: SyncItem): Promise<Snapshot | null>;
   /** Records an attempt; status, attempts, backoff and error apply only if the row was not changed meanwhile. */
   record(item: SyncItem, outcome: Outcome): Promise<void>;
+  /**
+   * After a delete: the rows of other tenants for the same EUI become pending again as a create (their version
+   * moves, so an attempt in flight records nothing over it).
+   */
+  resendElsewhere(item: SyncItem): Promise<void>;
 }
 
 export function createSyncRepository(pool: Pool): SyncRepository {
+  /** Whether another tenant has this EUI registered now (the pipeline role reads every tenant). */
+  async function registeredElsewhere(item: SyncItem): Promise<Snapshot | null> {
+    const { rows } = await pool.query<{ n: number }>(
+      item.kind === 'gateway'
+        ? 'SELECT count(*)::int AS n FROM gateways WHERE gw_eui = $1 AND tenant_id <> $2'
+        : `SELECT (SELECT count(*) FROM sensor_devices WHERE dev_eui = $1 AND tenant_id <> $2)
+                + (SELECT count(*) FROM display_devices WHERE dev_eui = $1 AND tenant_id <> $2)::int AS n`,
+      [item.eui, item.tenantId],
+    );
+    return Number(rows[0]!.n) > 0 ? { kind: 'registered-elsewhere' } : null;
+  }
+
   return {
+    async resendElsewhere(item) {
+      await pool.query(
+        `UPDATE chirpstack_sync_items
+            SET version = version + 1, status = 'pending', in_chirpstack = false, attempts = 0,
+                next_attempt_at = now(), updated_at = now()
+          WHERE kind = $1 AND eui = $2 AND tenant_id <> $3`,
+        [item.kind, item.eui, item.tenantId],
+      );
+    },
+
     async claim(limit, leaseMs, tenantId) {
       const { rows } = await pool.query<{
         tenant_id: string;
@@ -63,6 +90,7 @@ export function createSyncRepository(pool: Pool): SyncRepository {
           [item.tenantId, item.eui],
         );
         const r = rows[0];
+        if (!r) return registeredElsewhere(item);
         return r
           ? {
               kind: 'gateway',
@@ -99,6 +127,7 @@ export function createSyncRepository(pool: Pool): SyncRepository {
         [item.tenantId, item.eui],
       );
       const r = rows[0];
+      if (!r) return registeredElsewhere(item);
       return r
         ? {
             kind: 'device',

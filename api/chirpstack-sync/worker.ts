@@ -44,9 +44,16 @@ export function startSyncWorker(deps: SyncWorkerDeps): SyncWorker {
     const statuses: SyncStatus[] = [];
     for (const item of items) {
       const chosen = plan(item, await repository.snapshot(item));
-      const result = chosen.call === 'none' ? { ok: true as const } : await chirpstack.send(chosen);
+      const result =
+        chosen.call === 'none' || chosen.call === 'skip'
+          ? { ok: true as const }
+          : await chirpstack.send(chosen);
       const next = outcome(item, chosen, result, options, random());
       await repository.record(item, next);
+      // A delete that reached ChirpStack may have removed what another tenant registered with the same EUI in the
+      // meantime (between our snapshot and the call): that tenant's row sends its create again.
+      if ((chosen.call === 'deleteDevice' || chosen.call === 'deleteGateway') && next.status === 'synced')
+        await repository.resendElsewhere(item);
       if (next.status !== 'synced')
         logger.warn(
           {
