@@ -86,17 +86,45 @@ export async function tickLiveness(
   maxItems: number,
   settings: LivenessSettings,
 ): Promise<LivenessResult & { entities: number }> {
-  const { rows } = await client.query<EntityRow>(
+  const { rows: due } = await client.query<EntityRow>(
     `SELECT tenant_id, kind, entity_id, state, silent_after_ms, clear_after_heard FROM liveness_states
       WHERE next_check_at <= to_timestamp($1 / 1000.0)
-      ORDER BY tenant_id, kind, entity_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
+      ORDER BY next_check_at, tenant_id, kind, entity_id LIMIT $2 FOR UPDATE SKIP LOCKED`,
     [now, maxItems],
   );
+  const unwatched = await unwatchedEntities(client, due);
+  const rows = due.filter((r) => !unwatched.has(entityKey(keyOf(r))));
   const entities = new Map(rows.map((r) => [entityKey(keyOf(r)), entityOf(r)]));
   const effects: LivenessEffect[] = [];
   for (const r of rows) reduceInto(entities, keyOf(r), { type: 'tick', now }, effects);
   await saveEntities(client, entities);
   return { ...(await writeAlerts(client, effects, settings)), entities: rows.length };
+}
+
+/**
+ * Of the due entities, those no longer watched: a device deleted, or no longer in service (status other than
+ * active), or a gateway deleted. Their silence is expected, so they raise nothing; their check is cleared
+ * (next_check_at NULL) until they are heard again.
+ */
+async function unwatchedEntities(client: PoolClient, due: readonly EntityRow[]): Promise<Set<string>> {
+  if (due.length === 0) return new Set();
+  const { rows } = await client.query<{ tenant_id: string; kind: EntityKind; entity_id: string }>(
+    `WITH gone AS (
+       SELECT k.t AS tenant_id, k.k AS kind, k.e AS entity_id
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) AS k(t, k, e)
+        WHERE CASE k.k
+                WHEN 'gateway' THEN NOT EXISTS (SELECT 1 FROM gateways g WHERE g.tenant_id = k.t AND g.gw_eui = k.e)
+                ELSE NOT EXISTS (SELECT 1 FROM sensor_devices d
+                                  WHERE d.tenant_id = k.t AND d.dev_eui = k.e AND d.status = 'active')
+                 AND NOT EXISTS (SELECT 1 FROM display_devices d
+                                  WHERE d.tenant_id = k.t AND d.dev_eui = k.e AND d.status = 'active')
+              END)
+     UPDATE liveness_states l SET next_check_at = NULL, updated_at = now()
+       FROM gone WHERE l.tenant_id = gone.tenant_id AND l.kind = gone.kind AND l.entity_id = gone.entity_id
+     RETURNING l.tenant_id, l.kind, l.entity_id`,
+    [due.map((r) => r.tenant_id), due.map((r) => r.kind), due.map((r) => r.entity_id)],
+  );
+  return new Set(rows.map((r) => entityKey({ tenantId: r.tenant_id, kind: r.kind, id: r.entity_id })));
 }
 
 function reduceInto(

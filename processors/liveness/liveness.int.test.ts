@@ -47,13 +47,13 @@ let tenantId: string;
 const devEui = randomDevEui();
 const gwEui = randomDevEui();
 
-async function hear(atS: number): Promise<void> {
+async function hear(atS: number, eui = devEui): Promise<void> {
   const before = liveness.applied();
   fCnt++;
   const record: UplinkRecord = {
     eventId: randomUUID(),
     tenantId,
-    devEui,
+    devEui: eui,
     spaceId: null,
     time: T0 + atS * S,
     receivedAt: T0 + atS * S + 50,
@@ -75,7 +75,7 @@ async function hear(atS: number): Promise<void> {
   await producer.send({
     topic: topics.uplinks,
     acks: -1,
-    messages: [{ key: devEui, value: await serde.encode(record) }],
+    messages: [{ key: eui, value: await serde.encode(record) }],
   });
   await eventually(
     async () => liveness.applied(),
@@ -284,5 +284,34 @@ describe('liveness processor', () => {
     expect(open.alerts.map((a) => `${a.kind}:${a.state}@${(a.time - T0) / S}`)).toEqual([
       'device:raised@1200',
     ]);
+  });
+
+  it('raises nothing for a device taken out of service or deleted, and stops checking it', async () => {
+    const retired = randomDevEui();
+    const deleted = randomDevEui();
+    for (const eui of [retired, deleted])
+      await migrate.query(
+        `INSERT INTO sensor_devices (tenant_id, dev_eui, codec, expected_uplink_interval_s)
+         VALUES ($1, $2, 'browan-tbms100', 60)`,
+        [tenantId, eui],
+      );
+    await hear(2000, retired);
+    await hear(2000, deleted);
+    await migrate.query(
+      "UPDATE sensor_devices SET status = 'decommissioned' WHERE tenant_id = $1 AND dev_eui = $2",
+      [tenantId, retired],
+    );
+    await migrate.query('DELETE FROM sensor_devices WHERE tenant_id = $1 AND dev_eui = $2', [
+      tenantId,
+      deleted,
+    ]);
+    // Both are silent past their 90 s; the device still in service (silent since 1110 s, alert open) adds nothing.
+    const tick = await tickAt(2200);
+    expect(tick.alerts.filter((a) => a.entityId === retired || a.entityId === deleted)).toEqual([]);
+    const { rows } = await pool.query<{ entity_id: string; next_check_at: Date | null }>(
+      `SELECT entity_id, next_check_at FROM liveness_states WHERE tenant_id = $1 AND entity_id = ANY($2) ORDER BY 1`,
+      [tenantId, [retired, deleted]],
+    );
+    expect(rows).toEqual([retired, deleted].sort().map((entity_id) => ({ entity_id, next_check_at: null })));
   });
 });

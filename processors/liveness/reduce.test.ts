@@ -1,13 +1,10 @@
 import { describe, expect, it } from 'vitest';
+import { closedGate, observeLag, type RaiseGate, type RaiseGatePolicy } from '../shared/lag-gate.js';
 import {
-  closedGate,
   devicePolicy,
   gatewayPolicy,
   initialLivenessState,
-  observeLag,
   reduceLiveness,
-  type RaiseGate,
-  type RaiseGatePolicy,
   type LivenessEffect,
   type LivenessEvent,
   type LivenessPolicy,

@@ -121,37 +121,3 @@ export function reduceLiveness(
     ],
   };
 }
-
-/**
- * The raise gate: silence is only evidence while the processor sees what the network hears. After an outage of
- * the processor, the broker or the database, the stored "last heard" times are old for every entity at once while
- * their uplinks still wait in the topic (or in the bridge, which publishes its backlog once the broker is back);
- * raising then would flood operators with false alerts. So ticks raise only once the consumer has been caught up
- * (lag at most `maxLag` records) for `settleMs` without interruption; an unknown lag (broker unreachable) closes
- * the gate like a large one. Clearing is never gated: it comes from frames actually heard.
- */
-export interface RaiseGatePolicy {
-  /** The largest consumer lag (records) at which the processor counts as caught up. */
-  maxLag: number;
-  /** How long (ms) it must have been caught up before ticks raise again. */
-  settleMs: number;
-}
-
-/** `openSince`: since when the consumer has been caught up without interruption (epoch ms), or null. */
-export interface RaiseGate {
-  openSince: number | null;
-}
-
-/** A closed gate: a starting processor proves it is caught up before it raises. */
-export const closedGate: RaiseGate = { openSince: null };
-
-export function observeLag(
-  gate: RaiseGate,
-  observation: { now: number; lag: number | null },
-  policy: RaiseGatePolicy,
-): { gate: RaiseGate; mayRaise: boolean } {
-  if (observation.lag === null || observation.lag > policy.maxLag)
-    return { gate: closedGate, mayRaise: false };
-  const openSince = gate.openSince ?? observation.now;
-  return { gate: { openSince }, mayRaise: observation.now - openSince >= policy.settleMs };
-}

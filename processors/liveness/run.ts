@@ -8,12 +8,12 @@ import type { Logger } from '../../lib/logger.js';
 import { readAvroSchema } from '../../schemas/catalog.js';
 import type { LivenessAlertRecord, UplinkRecord } from '../../schemas/avro/records.js';
 import { storedLag } from '../runtime/lag.js';
+import { closedGate, observeLag, type RaiseGatePolicy } from '../shared/lag-gate.js';
 import { startProcessorKit } from '../runtime/kit.js';
 import { counterOnce } from '../runtime/metrics.js';
 import { writeOutbox, type OutboxRelay } from '../runtime/outbox.js';
 import type { Processor, ProcessorOptions } from '../runtime/processor.js';
 import { applyLivenessUplinks, tickLiveness, type LivenessResult, type LivenessSettings } from './apply.js';
-import { closedGate, observeLag, type RaiseGatePolicy } from './reduce.js';
 
 export interface LivenessDeps {
   kafka: Kafka;
@@ -33,7 +33,7 @@ export interface LivenessDeps {
   options?: Omit<ProcessorOptions, 'groupId' | 'topic'>;
   /** Whether this instance also runs the outbox relay for the alerts topic (default true). */
   relay?: boolean;
-  /** When ticks may raise: caught up to at most `maxLag` records for `settleMs` (reduce.ts observeLag). */
+  /** When ticks may raise: caught up to at most `maxLag` records for `settleMs` (processors/shared/lag-gate.ts). */
   raiseGate?: RaiseGatePolicy;
 }
 
