@@ -131,6 +131,7 @@ const envSchema = z.object({
     .int()
     .min(60 * 60_000)
     .default(24 * 60 * 60_000),
+  DEVICE_STATUS_GROUP_ID: z.string().default('parking-device-status'),
   LIVENESS_GROUP_ID: z.string().default('parking-liveness'),
   LIVENESS_TICK_MS: z.coerce.number().int().min(10).default(10_000),
   LIVENESS_TICK_MAX_ITEMS: z.coerce.number().int().min(1).max(10_000).default(500),
@@ -146,6 +147,8 @@ const envSchema = z.object({
   RESERVATIONS_TICK_MS: z.coerce.number().int().min(10).default(1_000),
   RESERVATIONS_BATCH_SIZE: z.coerce.number().int().min(1).max(10_000).default(500),
   RESERVATIONS_MAX_BATCHES: z.coerce.number().int().min(1).max(1_000).default(20),
+  RESERVATIONS_JUDGE_MAX_LAG: z.coerce.number().int().min(0).default(100),
+  RESERVATIONS_JUDGE_SETTLE_MS: z.coerce.number().int().min(0).default(60_000),
   RESERVATION_NO_SHOW_GRACE_MS: z.coerce
     .number()
     .int()
@@ -167,6 +170,7 @@ const envSchema = z.object({
   API_LIVE_GROUP_PREFIX: z.string().min(1).default('parking-api-live'),
   API_LIVE_REPLAY_MAX_EVENTS: z.coerce.number().int().min(1).max(100_000).default(1_000),
   API_LIVE_REPLAY_WINDOW_S: z.coerce.number().int().min(1).max(86_400).default(3_600),
+  API_LIVE_REPLAY_LOOKBACK_S: z.coerce.number().int().min(0).max(600).default(10),
   API_LIVE_MAX_BUFFERED_BYTES: z.coerce.number().int().min(1_024).default(1_048_576),
   API_LIVE_HEARTBEAT_S: z.coerce.number().int().min(1).max(300).default(30),
   API_LIVE_MAX_CONNECTION_S: z.coerce.number().int().min(10).default(3_600),
@@ -257,6 +261,8 @@ export function loadConfig(env: Env = process.env) {
       groupPrefix: e.API_LIVE_GROUP_PREFIX,
       replayMaxEvents: e.API_LIVE_REPLAY_MAX_EVENTS,
       replayWindowMs: e.API_LIVE_REPLAY_WINDOW_S * 1000,
+      // Also replayed on resume: events positioned before the cursor, recorded at most this long before it.
+      replayLookbackMs: e.API_LIVE_REPLAY_LOOKBACK_S * 1000,
       maxBufferedBytes: e.API_LIVE_MAX_BUFFERED_BYTES,
       heartbeatMs: e.API_LIVE_HEARTBEAT_S * 1000,
       maxConnectionMs: e.API_LIVE_MAX_CONNECTION_S * 1000,
@@ -326,6 +332,8 @@ export function loadConfig(env: Env = process.env) {
       tickMaxItems: e.ROLLUPS_TICK_MAX_ITEMS,
       lateHorizonMs: e.ROLLUPS_LATE_HORIZON_MS,
     },
+    // Device status (processors/device-status/run.ts): status events in, device_status rows out.
+    deviceStatus: { groupId: e.DEVICE_STATUS_GROUP_ID },
     // Liveness (processors/liveness/run.ts): uplinks in (device and gateways heard), alerts out; a tick raises
     // them. A device's interval is sensor_devices.expected_uplink_interval_s, else deviceIntervalMs. The alerts
     // topic is kept out of `topics` (the topics ingest writes), since only this processor writes it.
@@ -340,14 +348,17 @@ export function loadConfig(env: Env = process.env) {
       raiseGate: { maxLag: e.LIVENESS_RAISE_MAX_LAG, settleMs: e.LIVENESS_RAISE_SETTLE_MS },
     },
     // Reservation lifecycle job (processors/reservations/run.ts): a tick, one transaction per batch, expires
-    // reservations, marks no-shows (start + noShowGraceMs passed, space never occupied) and publishes every
-    // status change, the API's too, to eventsTopic. Only this job writes that topic.
+    // reservations, marks no-shows (start + noShowGraceMs passed, space never occupied, with evidence) and
+    // publishes every status change, the API's too, to eventsTopic. Only this job writes that topic.
     reservations: {
       eventsTopic: e.TOPIC_RESERVATION_EVENTS,
       tickMs: e.RESERVATIONS_TICK_MS,
       batchSize: e.RESERVATIONS_BATCH_SIZE,
       maxBatches: e.RESERVATIONS_MAX_BATCHES,
       noShowGraceMs: e.RESERVATION_NO_SHOW_GRACE_MS,
+      // No-shows are judged only while the occupancy consumer (occupancy.groupId on topics.uplinks) has been
+      // within judgeGate.maxLag records of the log end for judgeGate.settleMs (processors/reservations/reduce.ts).
+      judgeGate: { maxLag: e.RESERVATIONS_JUDGE_MAX_LAG, settleMs: e.RESERVATIONS_JUDGE_SETTLE_MS },
     },
     // Platform -> ChirpStack sync of devices and gateways (api/chirpstack-sync) over ChirpStack's gRPC API
     // (host:port, Bearer API token). Disabled when the URL or the token is empty.

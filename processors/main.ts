@@ -8,6 +8,7 @@ import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { runMain, stopAll } from '../lib/lifecycle.js';
 import { createLogger } from '../lib/logger.js';
+import { startDeviceStatus } from './device-status/run.js';
 import { startDisplays } from './display/run.js';
 import { startLiveness } from './liveness/run.js';
 import { startOccupancy } from './occupancy/run.js';
@@ -83,11 +84,23 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
     raiseGate: config.liveness.raiseGate,
     options: { drainMs: config.shutdownGraceMs },
   });
+  const deviceStatus = await startDeviceStatus({
+    kafka: createKafka(config.kafka, logger, 'parking-device-status'),
+    registry: schemaRegistry,
+    pipelinePool,
+    topics: config.topics,
+    groupId: config.deviceStatus.groupId,
+    logger: logger.child({ processor: 'device-status' }),
+    metrics: registry,
+    options: { drainMs: config.shutdownGraceMs },
+  });
   const reservations = await startReservations({
     kafka: createKafka(config.kafka, logger, 'parking-reservations'),
     registry: schemaRegistry,
     pipelinePool,
     topics: { reservationEvents: config.reservations.eventsTopic },
+    occupancy: { groupId: config.occupancy.groupId, topic: config.topics.uplinks },
+    judgeGate: config.reservations.judgeGate,
     logger: logger.child({ processor: 'reservations' }),
     metrics: registry,
     tick: {
@@ -113,6 +126,7 @@ await runMain('processors', logger, config.shutdownGraceMs, async () => {
         displays,
         rollups,
         liveness,
+        deviceStatus,
         reservations,
         { stop: () => closeServer(http.server) },
       ]);

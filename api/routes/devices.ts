@@ -9,6 +9,7 @@ import {
   deleteOrphan,
   getDevice,
   getGateway,
+  latestDeviceStatus,
   gatewaySummary,
   listDevices,
   listDeviceTypes,
@@ -17,6 +18,7 @@ import {
   registerDevice,
   updateDevice,
   type DeviceRow,
+  type DeviceStatusRow,
   type GatewayRow,
   type OrphanRow,
 } from '../services/devices.js';
@@ -61,6 +63,39 @@ function deviceView(r: DeviceRow): z.infer<typeof deviceSchema> {
     createdAt: r.created_at.toISOString(),
     updatedAt: r.updated_at.toISOString(),
     archivedAt: r.archived_at?.toISOString() ?? null,
+  };
+}
+
+const deviceStatusSchema = z
+  .object({
+    at: z.string().datetime().openapi({ description: 'when the device answered (network time)' }),
+    batteryPercent: z
+      .number()
+      .nullable()
+      .openapi({ description: '0-100; null when externally powered or the device cannot measure it' }),
+    marginDb: z
+      .number()
+      .int()
+      .nullable()
+      .openapi({ description: 'demodulation margin of its last uplink as the device measured it, dB' }),
+    externalPower: z.boolean().nullable(),
+  })
+  .openapi('DeviceStatusReport');
+
+const deviceDetailSchema = deviceSchema
+  .extend({
+    lastStatus: deviceStatusSchema
+      .nullable()
+      .openapi({ description: "the device's latest answer to a status request; null when none yet" }),
+  })
+  .openapi('DeviceDetail');
+
+function deviceStatusView(r: DeviceStatusRow): z.infer<typeof deviceStatusSchema> {
+  return {
+    at: r.time.toISOString(),
+    batteryPercent: r.battery_percent,
+    marginDb: r.margin,
+    externalPower: r.external_power,
   };
 }
 
@@ -237,9 +272,13 @@ export function addDeviceRoutes(api: ApiRoutes): void {
     access: read,
     params: deviceParams,
     status: 200,
-    response: deviceSchema,
+    response: deviceDetailSchema,
     handler: async ({ params, read }) =>
-      deviceView(await read((db, tenantId) => getDevice(db, tenantId, params.devEui))),
+      read(async (db, tenantId) => {
+        const device = deviceView(await getDevice(db, tenantId, params.devEui));
+        const status = await latestDeviceStatus(db, tenantId, params.devEui);
+        return { ...device, lastStatus: status === null ? null : deviceStatusView(status) };
+      }),
   });
   api.add({
     method: 'patch',

@@ -70,6 +70,31 @@ export async function getDevice(db: PoolClient, tenantId: string, devEui: string
   return rows[0];
 }
 
+/** A device's latest status answer (ChirpStack status event), from device_status (processors/device-status). */
+export interface DeviceStatusRow {
+  time: Date;
+  battery_percent: number | null;
+  margin: number | null;
+  external_power: boolean | null;
+}
+
+/**
+ * The device's latest device_status row, or null when it never answered a status request. One backward scan of
+ * the primary key (tenant_id, dev_eui, time) per chunk until a row is found.
+ */
+export async function latestDeviceStatus(
+  db: PoolClient,
+  tenantId: string,
+  devEui: string,
+): Promise<DeviceStatusRow | null> {
+  const { rows } = await db.query<DeviceStatusRow>(
+    `SELECT time, battery_percent, margin, external_power FROM device_status
+      WHERE tenant_id = $1 AND dev_eui = $2 ORDER BY time DESC LIMIT 1`,
+    [tenantId, devEui.toUpperCase()],
+  );
+  return rows[0] ?? null;
+}
+
 const tables = { sensor: 'sensor_devices', display: 'display_devices' } as const;
 
 /** Changes name, device type (model) and status (the fields present). */

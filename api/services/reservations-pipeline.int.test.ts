@@ -158,6 +158,8 @@ async function setUp(): Promise<Setup> {
     downlinkOutcomes: `test-rp-outcomes-${run}`,
     deadLetter: `test-rp-dlq-${run}`,
     reservationEvents: `test-rp-events-${run}`,
+    // The occupancy consumer's input the no-show gate watches: empty, so caught up.
+    uplinks: `test-rp-uplinks-${run}`,
   };
   for (const topic of Object.values(topics)) await createTestTopic(config.kafka.controlPort, topic, 1);
   const changes = await registerValueSchema<OccupancyChangeRecord>(
@@ -188,6 +190,8 @@ async function setUp(): Promise<Setup> {
     registry,
     pipelinePool,
     topics: { reservationEvents: topics.reservationEvents },
+    occupancy: { groupId: `rp-occupancy-${run}`, topic: topics.uplinks },
+    judgeGate: { maxLag: 0, settleMs: 0 },
     logger,
     tick: { everyMs: 3_600_000, batchSize: 100, maxBatches: 10 },
     policy: { noShowGraceMs: 15 * min },
@@ -362,6 +366,11 @@ describe('reservations through the pipeline', () => {
     await step(setup, T);
     await step(setup, T + 15 * min - 1);
     expect(shown()).toEqual(['free', 'reserved-soon', 'reserved']);
+    // The sensor is heard (still free) at start + grace: the evidence a no-show needs.
+    await migrate.query(
+      'UPDATE spaces SET last_event_time = to_timestamp($3 / 1000.0) WHERE tenant_id = $1 AND id = $2',
+      [setup.tenantId, setup.spaceId, T + 15 * min],
+    );
     await step(setup, T + 15 * min);
     expect(shown()).toEqual(['free', 'reserved-soon', 'reserved', 'free']);
     await step(setup, T + 60 * min);

@@ -3,6 +3,7 @@ import { stableId } from '../shared/stable-id.js';
 import {
   isDue,
   reduceReservation,
+  type DeferredReason,
   type ReservationChange,
   type ReservationEventType,
   type ReservationFacts,
@@ -13,7 +14,10 @@ const min = 60_000;
 const t0 = Date.parse('2026-11-25T10:00:00Z');
 const policy = { noShowGraceMs: 15 * min };
 
-/** A confirmed, announced reservation of a space with a sensor, from t0 to t0 + 1 h, created an hour before. */
+/**
+ * A confirmed, announced reservation of a space with a sensor, from t0 to t0 + 1 h, created an hour before; with
+ * the evidence a no-show needs: the sensor last heard at start + grace, the occupancy consumer caught up.
+ */
 function facts(over: Partial<ReservationFacts> = {}): ReservationFacts {
   return {
     tenantId: '0b6f4a8e-8f3a-4b7c-9d1e-2a3b4c5d6e7f',
@@ -31,6 +35,9 @@ function facts(over: Partial<ReservationFacts> = {}): ReservationFacts {
     hasSensor: true,
     devEui: '70B3D57ED0051A2B',
     occupiedSince: null,
+    sensorHeardAt: t0 + 15 * min,
+    arrivalPending: false,
+    pipelineCaughtUp: true,
     ...over,
   };
 }
@@ -48,6 +55,8 @@ const cases: Array<{
   now: number;
   change: ReservationChange | null;
   events: Ev[];
+  /** The judgement was due and deferred for lack of evidence (default: not). */
+  deferred?: DeferredReason;
 }> = [
   {
     name: 'created through the API: the created event, nothing else changes',
@@ -71,7 +80,7 @@ const cases: Array<{
     events: [],
   },
   {
-    name: 'grace passed, never occupied since the start: no-show',
+    name: 'grace passed, sensor heard at start + grace, never occupied since the start: no-show',
     before: {},
     now: t0 + 15 * min,
     change: {
@@ -90,6 +99,96 @@ const cases: Array<{
       status: 'confirmed',
       statusChangedAt: null,
       attendance: { checkedAt: t0 + 16 * min, arrivedAt: t0 + 5 * min },
+      announcedStatus: 'confirmed',
+    },
+    events: [],
+  },
+  {
+    name: 'sensor silent since before the start: no judgement (attendance not recorded), retried next tick',
+    before: { sensorHeardAt: t0 - 5 * min },
+    now: t0 + 20 * min,
+    change: null,
+    events: [],
+    deferred: 'sensor-silent',
+  },
+  {
+    name: 'sensor heard after the start but before start + grace: not evidence enough, no judgement',
+    before: { sensorHeardAt: t0 + 15 * min - 1 },
+    now: t0 + 20 * min,
+    change: null,
+    events: [],
+    deferred: 'sensor-silent',
+  },
+  {
+    name: 'sensor never heard: no judgement',
+    before: { sensorHeardAt: null },
+    now: t0 + 20 * min,
+    change: null,
+    events: [],
+    deferred: 'sensor-silent',
+  },
+  {
+    name: 'sensor silent since before the start, end passed: expires, never a no-show',
+    before: { sensorHeardAt: t0 - 5 * min },
+    now: t0 + 60 * min,
+    change: {
+      status: 'expired',
+      statusChangedAt: t0 + 60 * min,
+      attendance: null,
+      announcedStatus: 'expired',
+    },
+    events: [['expired', 'expired', 'confirmed', t0 + 60 * min]],
+    deferred: 'sensor-silent',
+  },
+  {
+    name: 'occupancy consumer behind (gate closed), sensor heard, never occupied: no judgement',
+    before: { pipelineCaughtUp: false, sensorHeardAt: t0 + 19 * min },
+    now: t0 + 20 * min,
+    change: null,
+    events: [],
+    deferred: 'pipeline-behind',
+  },
+  {
+    name: 'occupancy consumer behind until the end: expires, never a no-show',
+    before: { pipelineCaughtUp: false },
+    now: t0 + 60 * min,
+    change: {
+      status: 'expired',
+      statusChangedAt: t0 + 60 * min,
+      attendance: null,
+      announcedStatus: 'expired',
+    },
+    events: [['expired', 'expired', 'confirmed', t0 + 60 * min]],
+    deferred: 'pipeline-behind',
+  },
+  {
+    name: 'occupancy consumer behind, but occupied since the start: arrival needs no gate, recorded',
+    before: { pipelineCaughtUp: false, sensorHeardAt: null, occupiedSince: t0 + 2 * min },
+    now: t0 + 20 * min,
+    change: {
+      status: 'confirmed',
+      statusChangedAt: null,
+      attendance: { checkedAt: t0 + 20 * min, arrivedAt: t0 + 2 * min },
+      announcedStatus: 'confirmed',
+    },
+    events: [],
+  },
+  {
+    name: 'sensor heard, an occupied reading pending in the debounce: no judgement',
+    before: { sensorHeardAt: t0 + 16 * min, arrivalPending: true },
+    now: t0 + 16 * min,
+    change: null,
+    events: [],
+    deferred: 'arrival-pending',
+  },
+  {
+    name: 'space without a sensor, consumer behind: recorded as checked (it only expires)',
+    before: { hasSensor: false, devEui: null, sensorHeardAt: null, pipelineCaughtUp: false },
+    now: t0 + 15 * min,
+    change: {
+      status: 'confirmed',
+      statusChangedAt: null,
+      attendance: { checkedAt: t0 + 15 * min, arrivedAt: null },
       announcedStatus: 'confirmed',
     },
     events: [],
@@ -222,10 +321,11 @@ const cases: Array<{
 ];
 
 describe('reduceReservation', () => {
-  it.each(cases)('$name', ({ before, now, change, events }) => {
+  it.each(cases)('$name', ({ before, now, change, events, deferred }) => {
     const r = facts(before);
     const result = reduceReservation(r, now, policy);
     expect(result.change).toEqual(change);
+    expect(result.deferred).toBe(deferred ?? null);
     expect(result.events.map((e) => [e.type, e.status, e.previousStatus, e.time])).toEqual(events);
     for (const e of result.events) {
       expect(e.eventId).toBe(stableId('reservation-event', r.tenantId, r.reservationId, e.type));
@@ -239,8 +339,8 @@ describe('reduceReservation', () => {
         userId: r.userId,
       });
     }
-    // The SQL selects by the same predicate: due exactly when there is something to do.
-    expect(isDue(r, now, policy)).toBe(change !== null);
+    // The SQL selects by the same predicate: due exactly when there is something to do (or a judgement to retry).
+    expect(isDue(r, now, policy)).toBe(change !== null || deferred !== undefined);
   });
 
   it.each(cases.filter((c) => c.change !== null))(
@@ -255,7 +355,7 @@ describe('reduceReservation', () => {
         attendanceCheckedAt: c.attendance?.checkedAt ?? r.attendanceCheckedAt,
         updatedAt: c.statusChangedAt ?? r.updatedAt,
       };
-      expect(reduceReservation(after, now, policy)).toEqual({ change: null, events: [] });
+      expect(reduceReservation(after, now, policy)).toEqual({ change: null, events: [], deferred: null });
       expect(isDue(after, now, policy)).toBe(false);
     },
   );
@@ -266,5 +366,21 @@ describe('reduceReservation', () => {
     const again = reduceReservation(r, t0 + 21 * min, policy);
     expect(first.events.map((e) => e.eventId)).toEqual(again.events.map((e) => e.eventId));
     expect(first.events.map((e) => e.type)).toEqual(['created', 'no-show']);
+  });
+
+  it('a silent sensor defers the judgement tick after tick, then the reservation expires; the sensor heard again in time makes it a no-show', () => {
+    const silent = facts({ sensorHeardAt: t0 - 1 });
+    const ticks = [t0 + 15 * min, t0 + 30 * min, t0 + 59 * min].map((now) =>
+      reduceReservation(silent, now, policy),
+    );
+    expect(ticks.map((t) => [t.change, t.deferred])).toEqual([
+      [null, 'sensor-silent'],
+      [null, 'sensor-silent'],
+      [null, 'sensor-silent'],
+    ]);
+    expect(reduceReservation(silent, t0 + 60 * min, policy).change?.status).toBe('expired');
+    // Heard again at start + 40 min (still reporting free): the deferred judgement is made, a no-show.
+    const heard = reduceReservation({ ...silent, sensorHeardAt: t0 + 40 * min }, t0 + 41 * min, policy);
+    expect([heard.change?.status, heard.deferred]).toEqual(['no_show', null]);
   });
 });

@@ -5,14 +5,29 @@ import { stableId } from '../shared/stable-id.js';
  *
  * Promises (times are epoch ms):
  * - End: a `pending` or `confirmed` reservation whose end passed becomes `expired` — or `no_show` when the
- *   no-show judgement below is due at the same time and finds the space never occupied from the start to the end
- *   (the job was down; a reservation shorter than the grace is never judged, it expires).
+ *   no-show judgement below is due at the same time and finds, with evidence, the space never occupied from the
+ *   start to the end (the job was down; a reservation shorter than the grace is never judged, it expires).
  * - No-show: a `confirmed` reservation whose start passed by `noShowGraceMs`, not yet judged, is judged once:
  *   its space was occupied at some moment from the start on (`occupiedSince` not null: occupied at the start, or
  *   an `occupied` change since) → it stays confirmed, attendance recorded with `arrivedAt`; never occupied →
- *   `no_show`. A space without a sensor cannot be judged: attendance is recorded as checked, it will only expire.
+ *   `no_show`, but only with evidence (below). A space without a sensor cannot be judged: attendance is recorded
+ *   as checked, it will only expire.
  *   Rationale: the sensor cannot tell whose car it is, so any occupancy counts as the booker's (no false no-shows
  *   when someone parks early or the previous car overstays); the grace covers the pipeline's latency too.
+ * - Evidence: "never occupied" is the absence of an occupancy change, and an absence proves nothing when the
+ *   sensor is dead or the pipeline is behind; a no-show frees the space of a customer who may be parked in it.
+ *   So `no_show` needs all of:
+ *   1. the space's sensor heard at or after the judgement's point, start + grace (`sensorHeardAt`, a frame the
+ *      occupancy processor applied). Not merely after the start: a frame at start + 1 min proves nothing about a
+ *      car arriving at start + 5 min if the sensor died in between; a frame after start + grace shows the sensor
+ *      alive through the whole window it is judged on, and since one sensor's frames are applied in order, every
+ *      frame it sent in that window (the sensors report on change) was applied before it;
+ *   2. the occupancy consumer caught up (`pipelineCaughtUp`: its lag within a small bound for a settle time,
+ *      processors/shared/lag-gate.ts), so that the frames heard were also applied to occupancy_changes;
+ *   3. no arrival pending in the occupancy debounce (`arrivalPending`: occupied readings not yet confirmed).
+ *   Without it the judgement is deferred (`deferred` says why): nothing is recorded, the next tick tries again,
+ *   and at the end the reservation simply expires — never a no-show without evidence. An arrival needs no such
+ *   evidence: an occupancy seen is evidence enough.
  * - `cancelled`, `expired` and `no_show` are final: the reducer never changes them.
  * - Events: every status the reservation reached since the last published one (`announcedStatus`) is published,
  *   in order — `created` (the status it was created with) when nothing was published yet, then `confirmed`,
@@ -56,6 +71,15 @@ export interface ReservationFacts {
    * first `occupied` change after it (up to `now`); null when never. Only needed (and read) for a judgement.
    */
   occupiedSince: number | null;
+  /**
+   * When the occupancy processor last applied a frame of the space's sensor (spaces.last_event_time, network
+   * time; heartbeats count); null: never.
+   */
+  sensorHeardAt: number | null;
+  /** The occupancy debounce holds occupied readings not yet confirmed (spaces.pending_occupied). */
+  arrivalPending: boolean;
+  /** The occupancy consumer has been caught up for the settle time, as of this tick (the lag gate is open). */
+  pipelineCaughtUp: boolean;
 }
 
 export interface ReservationEvent {
@@ -81,10 +105,15 @@ export interface ReservationChange {
   announcedStatus: ReservationStatus;
 }
 
+/** Why a due no-show judgement was not made (see "Evidence" above). */
+export type DeferredReason = 'pipeline-behind' | 'sensor-silent' | 'arrival-pending';
+
 export interface ReservationResult {
   /** null: nothing to write. */
   change: ReservationChange | null;
   events: ReservationEvent[];
+  /** A due judgement lacked evidence and was not made (the reservation stays unjudged, or expired); else null. */
+  deferred: DeferredReason | null;
 }
 
 const live: readonly ReservationStatus[] = ['pending', 'confirmed'];
@@ -113,20 +142,34 @@ export function reduceReservation(
   let status = r.status;
   let statusChangedAt: number | null = null;
   let attendance: ReservationChange['attendance'] = null;
-  const neverArrived = r.hasSensor && r.occupiedSince === null;
+  let deferred: DeferredReason | null = null;
   if (attendanceDue(r, now, policy)) {
-    if (neverArrived) {
-      status = 'no_show';
-      statusChangedAt = now;
-    } else attendance = { checkedAt: now, arrivedAt: r.hasSensor ? r.occupiedSince : null };
+    if (!r.hasSensor) attendance = { checkedAt: now, arrivedAt: null };
+    else if (r.occupiedSince !== null) attendance = { checkedAt: now, arrivedAt: r.occupiedSince };
+    else {
+      deferred = missingEvidence(r, policy);
+      if (deferred === null) {
+        status = 'no_show';
+        statusChangedAt = now;
+      }
+    }
   }
   if (live.includes(status) && r.endsAt <= now) {
     status = 'expired';
     statusChangedAt = now;
   }
   const events = announcements(r, status, statusChangedAt);
-  if (status === r.status && attendance === null && events.length === 0) return { change: null, events };
-  return { change: { status, statusChangedAt, attendance, announcedStatus: status }, events };
+  if (status === r.status && attendance === null && events.length === 0)
+    return { change: null, events, deferred };
+  return { change: { status, statusChangedAt, attendance, announcedStatus: status }, events, deferred };
+}
+
+/** What is missing to judge a space never occupied a no-show; null: the evidence is complete. */
+function missingEvidence(r: ReservationFacts, policy: ReservationPolicy): DeferredReason | null {
+  if (!r.pipelineCaughtUp) return 'pipeline-behind';
+  if (r.sensorHeardAt === null || r.sensorHeardAt < r.startsAt + policy.noShowGraceMs) return 'sensor-silent';
+  if (r.arrivalPending) return 'arrival-pending';
+  return null;
 }
 
 /** The events from the last announced status to `status`, in the order they happened. */

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import type { Producer } from 'kafkajs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { loadConfig } from '../../lib/config.js';
@@ -10,12 +11,14 @@ import { eventually, randomDevEui } from '../../lib/testing/fixtures.js';
 import { createTestTopic } from '../../lib/testing/kafka-control.js';
 import type { ReservationEventRecord } from '../../schemas/avro/records.js';
 import { stableId } from '../shared/stable-id.js';
-import { startReservations, type Reservations } from './run.js';
+import { startReservations, type Reservations, type ReservationsDeps } from './run.js';
 
 /**
  * The reservation lifecycle job on the real stack (PostgreSQL, mock Kafka, Schema Registry), ticked by the test
  * with a moved clock (three days in the past) and scoped to the test's tenants, so it never touches other tests'
- * rows; its own tenants' rows and outbox records are compared exactly.
+ * rows; its own tenants' rows and outbox records are compared exactly. The occupancy consumer the no-show gate
+ * watches is a test group on a test topic: empty (caught up) for `job`, holding unconsumed records for the
+ * lagging case.
  */
 const config = loadConfig();
 const logger = createLogger('reservations-int', 'error');
@@ -27,6 +30,9 @@ let pool: Pool;
 let clock = T;
 let job: Reservations;
 let topic: string;
+let producer: Producer;
+/** Jobs started by a test (besides `job`), stopped at the end. */
+const extraJobs: Reservations[] = [];
 /** The test's tenants: the job is scoped to them, so it neither sees nor touches other tests' rows. */
 let a: string;
 let b: string;
@@ -39,25 +45,52 @@ beforeAll(async () => {
   await createTestTopic(config.kafka.controlPort, topic, 1);
   a = await tenant();
   b = await tenant();
-  job = await startReservations({
-    kafka: createKafka(config.kafka, logger, `reservations-${topic}`),
+  const kafka = createKafka(config.kafka, logger, `reservations-${topic}`);
+  producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  job = await startReservations(await jobDeps([a, b]));
+});
+
+afterAll(async () => {
+  for (const j of extraJobs) await j.stop();
+  await producer?.disconnect();
+  await job?.stop();
+  await pool?.end();
+  await migrate?.end();
+});
+
+/**
+ * A job's deps, scoped to `tenants`, its no-show gate on a fresh occupancy group and uplinks topic that holds
+ * `backlog` records nobody consumed (lag = backlog), and lets judge at once when caught up (settle time 0: the
+ * gate's settle rule is the unit tests' business; here the clock moves back and forth).
+ */
+async function jobDeps(
+  tenants: string[],
+  opts: { backlog?: number; relay?: boolean } = {},
+): Promise<ReservationsDeps & { occupancy: { groupId: string; topic: string } }> {
+  const uplinks = await createTestTopic(
+    config.kafka.controlPort,
+    `test-resv-uplinks-${randomUUID().slice(0, 8)}`,
+    1,
+  );
+  for (let i = 0; i < (opts.backlog ?? 0); i++)
+    await producer.send({ topic: uplinks, messages: [{ key: `k${i}`, value: Buffer.from([i]) }] });
+  return {
+    kafka: createKafka(config.kafka, logger, `reservations-${randomUUID().slice(0, 8)}`),
     registry,
     pipelinePool: pool,
     topics: { reservationEvents: topic },
+    occupancy: { groupId: `test-resv-occupancy-${randomUUID().slice(0, 8)}`, topic: uplinks },
+    judgeGate: { maxLag: 0, settleMs: 0 },
     logger,
     // Ticks are the test's: one at start, then only tickOnce().
     tick: { everyMs: 3_600_000, batchSize: 2, maxBatches: 1_000 },
     policy: { noShowGraceMs: 15 * min },
     now: () => clock,
-    tenants: [a, b],
-  });
-});
-
-afterAll(async () => {
-  await job?.stop();
-  await pool?.end();
-  await migrate?.end();
-});
+    tenants,
+    relay: opts.relay,
+  };
+}
 
 async function tenant(): Promise<string> {
   const slug = `resv-${randomUUID().slice(0, 8)}`;
@@ -124,6 +157,14 @@ async function occupancy(
     `INSERT INTO occupancy_changes (tenant_id, time, event_id, space_id, dev_eui, state)
      VALUES ($1, to_timestamp($2 / 1000.0), $3, $4, $5, $6)`,
     [tenantId, at, randomUUID(), spaceId, devEui, state],
+  );
+}
+
+/** What the occupancy processor writes for every frame it applies: the space's last frame time. */
+async function heard(tenantId: string, spaceId: string, at: number): Promise<void> {
+  await migrate.query(
+    'UPDATE spaces SET last_event_time = to_timestamp($3 / 1000.0) WHERE tenant_id = $1 AND id = $2',
+    [tenantId, spaceId, at],
   );
 }
 
@@ -233,6 +274,8 @@ describe('reservation lifecycle job', () => {
     await occupancy(a, arrived.id, arrived.devEui!, T + 5 * min, 'occupied');
     await occupancy(a, empty.id, empty.devEui!, T - 30 * min, 'free');
     await occupancy(b, twin.id, twin.devEui!, T - 30 * min, 'occupied');
+    // The empty space's sensor is heard (reporting free) at the judgement's point: the no-show has evidence.
+    await heard(a, empty.id, T + 15 * min);
     const r1 = await reserve(a, arrived.id, T, T + 60 * min);
     const r2 = await reserve(a, empty.id, T, T + 60 * min);
     const r3 = await reserve(a, unsensed.id, T, T + 60 * min);
@@ -326,5 +369,127 @@ describe('reservation lifecycle job', () => {
       event(b, rb, twin, 'created', 'confirmed', null, rb.createdAt),
       event(b, rb, twin, 'expired', 'expired', 'confirmed', T + 60 * min),
     ]);
+  });
+
+  /** A job of its own, scoped to `tenants`, started with the clock before any judgement is due. */
+  async function ownJob(tenants: string[], opts: { backlog?: number; relay?: boolean } = {}) {
+    clock = T - 60 * min;
+    const deps = await jobDeps(tenants, { relay: false, ...opts });
+    const started = await startReservations(deps);
+    extraJobs.push(started);
+    return { job: started, deps };
+  }
+
+  it('a sensor silent since start + 5 min: the judgement is deferred tick after tick, then the reservation expires, never a no-show', async () => {
+    const c = await tenant();
+    const silent = await space(c);
+    // Last heard (free) 5 minutes after the start: alive then, but nothing proves it saw the rest of the grace.
+    await heard(c, silent.id, T + 5 * min);
+    await occupancy(c, silent.id, silent.devEui!, T - 30 * min, 'free');
+    const r = await reserve(c, silent.id, T, T + 60 * min);
+    const { job: own } = await ownJob([c]);
+    const unjudged = {
+      status: 'confirmed',
+      announced_status: 'confirmed',
+      attendance_checked_at: null,
+      arrived_at: null,
+    };
+
+    for (const at of [T + 15 * min, T + 40 * min]) {
+      clock = at;
+      const tick = await own.tickOnce();
+      expect([tick.pipelineCaughtUp, tick.lag]).toEqual([true, 0]);
+      expect(tick.deferred).toEqual([{ tenantId: c, reservationId: r.id, reason: 'sensor-silent' }]);
+      expect(await rows(c)).toEqual({ [r.id]: unjudged });
+    }
+    clock = T + 60 * min;
+    const end = await own.tickOnce();
+    expect(end.deferred).toEqual([{ tenantId: c, reservationId: r.id, reason: 'sensor-silent' }]);
+    expect(await rows(c)).toEqual({
+      [r.id]: { ...unjudged, status: 'expired', announced_status: 'expired' },
+    });
+    expect((await outbox(c)).map((o) => o.value.type)).toEqual(['created', 'expired']);
+  });
+
+  it('the occupancy consumer lagging (uplinks produced to its topic, not consumed): no no-show; caught up, the same evidence judges', async () => {
+    const c = await tenant();
+    const s1 = await space(c);
+    const s2 = await space(c);
+    // Both sensors heard after start + grace, both spaces never occupied: only the gate is missing.
+    await heard(c, s1.id, T + 16 * min);
+    await heard(c, s2.id, T + 16 * min);
+    const r1 = await reserve(c, s1.id, T, T + 60 * min);
+    const r2 = await reserve(c, s2.id, T, T + 60 * min);
+    const { job: own, deps } = await ownJob([c], { backlog: 3 });
+
+    clock = T + 20 * min;
+    const lagging = await own.tickOnce();
+    expect([lagging.pipelineCaughtUp, lagging.lag]).toEqual([false, 3]);
+    // With the gate closed a judgement alone does not even select the rows.
+    expect([lagging.reservations, lagging.deferred]).toEqual([0, []]);
+    expect(Object.values(await rows(c)).map((x) => [x.status, x.attendance_checked_at])).toEqual([
+      ['confirmed', null],
+      ['confirmed', null],
+    ]);
+
+    // r1 ends while the consumer still lags: it expires.
+    await migrate.query(
+      `UPDATE reservations SET during = tstzrange(lower(during), to_timestamp($3 / 1000.0), '[)')
+        WHERE tenant_id = $1 AND id = $2`,
+      [c, r1.id, T + 30 * min],
+    );
+    clock = T + 30 * min;
+    const ended = await own.tickOnce();
+    expect(ended.deferred).toEqual([{ tenantId: c, reservationId: r1.id, reason: 'pipeline-behind' }]);
+    expect((await rows(c))[r1.id]!.status).toBe('expired');
+
+    // The consumer catches up (its stored offset reaches the log end): r2 is judged a no-show.
+    await migrate.query(
+      `INSERT INTO processor_offsets (group_id, topic, partition, next_offset) VALUES ($1, $2, 0, 3)`,
+      [deps.occupancy.groupId, deps.occupancy.topic],
+    );
+    clock = T + 31 * min;
+    const caughtUp = await own.tickOnce();
+    expect([caughtUp.pipelineCaughtUp, caughtUp.lag, caughtUp.deferred]).toEqual([true, 0, []]);
+    expect((await rows(c))[r2.id]!.status).toBe('no_show');
+    const published = await outbox(c);
+    const types = (id: string) =>
+      published.filter((x) => x.value.reservationId === id).map((x) => x.value.type);
+    expect([types(r1.id), types(r2.id)]).toEqual([
+      ['created', 'expired'],
+      ['created', 'no-show'],
+    ]);
+  });
+
+  it('two job instances ticking concurrently over the same reservations write each event exactly once', async () => {
+    const c = await tenant();
+    const made: Array<{ id: string; space: { id: string }; empty: boolean }> = [];
+    for (let i = 0; i < 12; i++) {
+      const s = await space(c);
+      const empty = i % 2 === 0;
+      await heard(c, s.id, T + 15 * min);
+      if (!empty) await occupancy(c, s.id, s.devEui!, T + 3 * min, 'occupied');
+      const r = await reserve(c, s.id, T, T + 60 * min);
+      made.push({ id: r.id, space: s, empty });
+    }
+    // Each instance's first tick (at its start) publishes the creations; then they tick side by side.
+    const one = (await ownJob([c])).job;
+    const two = (await ownJob([c])).job;
+    const ticks = [];
+    for (const at of [T - 30 * min, T + 15 * min, T + 60 * min]) {
+      clock = at;
+      ticks.push(...(await Promise.all([one.tickOnce(), two.tickOnce(), one.tickOnce(), two.tickOnce()])));
+    }
+    const written = ticks.flatMap((t) => t.events.map((e) => e.eventId));
+    const created = made.map((r) => stableId('reservation-event', c, r.id, 'created'));
+    const final = made.map((r) => stableId('reservation-event', c, r.id, r.empty ? 'no-show' : 'expired'));
+    // Each no-show and expiry written by exactly one of the concurrent ticks, and every event stored once.
+    expect([...written].sort()).toEqual([...final].sort());
+    expect((await outbox(c)).map((o) => o.id).sort()).toEqual([...created, ...final].sort());
+    expect(
+      Object.values(await rows(c))
+        .map((x) => x.status)
+        .sort(),
+    ).toEqual([...Array<string>(6).fill('expired'), ...Array<string>(6).fill('no_show')]);
   });
 });
