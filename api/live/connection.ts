@@ -28,6 +28,10 @@ export type DropReason = 'slow-consumer' | 'heartbeat';
  * → CLOSED. The hub subscription starts before the replay query, so an event committed after the query's snapshot
  * is held and sent after it, and one that is in both is sent once (dedupe by id): no gap, no duplicate at the seam.
  *
+ * Repeats are dropped within one connection only (the seam, outbox repeats). Across a reconnect the client drops
+ * them: the replay's lookback (replay.ts) re-sends events positioned just before the cursor, which the previous
+ * connection may have sent already.
+ *
  * Memory is bounded: the held events by maxPendingEvents, the unsent bytes by maxBufferedBytes (checked before
  * every send), the remembered ids by dedupeIds. Passing a bound closes the socket with 4008; nothing queues without
  * limit on behalf of a slow client.

@@ -18,8 +18,12 @@ import type { Principal, Scope } from '../auth/principal.js';
  *   admins read every kind).
  * - Order: one entity's events (one space's changes, one device's alerts) arrive in the order they happened;
  *   across entities there is no order.
- * - Resume: the kinds in `replayableKinds` are recorded in PostgreSQL with a commit-ordered position; the id of
- *   any such event is a resume cursor (replay.ts). The other kinds are live only: missed ones are not replayed.
+ * - Resume: the kinds in `replayableKinds` are recorded in PostgreSQL with a position taken at insert (not
+ *   commit order, nor the order a client receives them in); the id of any such event is a resume cursor
+ *   (replay.ts): what was positioned after it is replayed, and what was positioned before it and recorded at most
+ *   the lookback (API_LIVE_REPLAY_LOOKBACK_S) before it. The replay re-sends events the client already has: a
+ *   client keeps the ids it received within the lookback across a reconnect and drops repeats (one connection
+ *   drops its own repeats). The other kinds are live only: missed ones are not replayed.
  */
 export const liveEventKinds = [
   'occupancy.changed',

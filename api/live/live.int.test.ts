@@ -52,6 +52,7 @@ const tokens = createTokenService(config.apiAuth);
 const liveOptions = {
   ...config.apiLive,
   replayMaxEvents: 5,
+  replayLookbackMs: 10_000,
   maxBufferedBytes: 32 * 1024,
   heartbeatMs: 60_000,
   closeGraceMs: 10_000,
@@ -243,29 +244,37 @@ function reservation(tenant: TestTenant): ReservationEventRecord {
   };
 }
 
-/** As the occupancy processor does: the row commits first, then the record is published (outbox). */
-async function record(changes: OccupancyChangeRecord[]) {
+/**
+ * As the occupancy processor does: the row commits first, then the record is published (outbox). `recordedAt`
+ * overrides when the row's position was taken (the column default), to place it relative to the lookback.
+ */
+async function record(changes: OccupancyChangeRecord[], recordedAt?: Date) {
   for (const c of changes)
     await su.query(
       `INSERT INTO occupancy_changes (tenant_id, time, event_id, space_id, dev_eui, state, previous_state,
-                                      previous_duration_s)
-       VALUES ($1, to_timestamp($2 / 1000.0), $3, $4, $5, $6, $7, NULL)`,
-      [c.tenantId, c.time, c.eventId, c.spaceId, c.devEui, c.state, c.previousState],
+                                      previous_duration_s, recorded_at)
+       VALUES ($1, to_timestamp($2 / 1000.0), $3, $4, $5, $6, $7, NULL, coalesce($8, clock_timestamp()))`,
+      [c.tenantId, c.time, c.eventId, c.spaceId, c.devEui, c.state, c.previousState, recordedAt ?? null],
     );
 }
 
-/** As the liveness processor does (processors/liveness/apply.ts): a raise inserts the row, a clear closes it. */
-async function recordAlerts(alerts: LivenessAlertRecord[]) {
+/**
+ * As the liveness processor does (processors/liveness/apply.ts): a raise inserts the row, a clear closes it.
+ * Through `db` (a transaction left open, say); `raisedAt` overrides when a raise's position was taken.
+ */
+async function recordAlerts(alerts: LivenessAlertRecord[], db: pg.Client = su, raisedAt?: Date) {
   for (const x of alerts)
     if (x.state === 'raised')
-      await su.query(
-        `INSERT INTO liveness_alerts (tenant_id, alert_id, kind, entity_id, raised_at, last_heard_at)
-         VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0), to_timestamp($6 / 1000.0))
+      await db.query(
+        `INSERT INTO liveness_alerts (tenant_id, alert_id, kind, entity_id, raised_at, last_heard_at,
+                                      raised_recorded_at)
+         VALUES ($1, $2, $3, $4, to_timestamp($5 / 1000.0), to_timestamp($6 / 1000.0),
+                 coalesce($7, clock_timestamp()))
          ON CONFLICT DO NOTHING`,
-        [x.tenantId, x.alertId, x.kind, x.entityId, x.time, x.lastHeard],
+        [x.tenantId, x.alertId, x.kind, x.entityId, x.time, x.lastHeard, raisedAt ?? null],
       );
     else
-      await su.query(
+      await db.query(
         `UPDATE liveness_alerts
             SET cleared_at = to_timestamp($3 / 1000.0), clear_event_id = $4, last_heard_at = to_timestamp($5 / 1000.0),
                 updated_at = now()
@@ -339,6 +348,21 @@ async function readerTenant(): Promise<TestTenant> {
   ]);
   return { ...tenant, apiKey };
 }
+
+/** The positions (live_event_seq) of changes and raises by event id, in the order given. */
+async function positions(ids: string[]): Promise<bigint[]> {
+  const { rows } = await su.query<{ id: string; seq: string }>(
+    `SELECT event_id::text AS id, seq::text FROM occupancy_changes WHERE event_id = ANY($1::uuid[])
+     UNION ALL
+     SELECT alert_id::text, raised_seq::text FROM liveness_alerts WHERE alert_id = ANY($1::uuid[])
+     UNION ALL
+     SELECT clear_event_id::text, cleared_seq::text FROM liveness_alerts WHERE clear_event_id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return ids.map((id) => BigInt(rows.find((r) => r.id === id)?.seq ?? '-1'));
+}
+
+const ascending = (xs: bigint[]) => xs.every((x, i) => i === 0 || xs[i - 1]! < x);
 
 const byId = (events: LiveEvent[]) => [...events].sort((x, y) => x.id.localeCompare(y.id));
 const gateway = () => randomBytes(8).toString('hex').toUpperCase();
@@ -532,17 +556,19 @@ describe('live updates over WebSocket', () => {
     await publish([e5]);
     await again.until(() => again.events().some((e) => e.id === e5.eventId));
     await new Promise((r) => setTimeout(r, 300));
+    // seen[0] again: positioned before the cursor and recorded within the lookback (a repeat the client drops).
     expect(again.messages.map((m) => (m.type === 'event' ? m.id : m.type))).toEqual([
+      seen[0]!.eventId,
       e3.eventId,
       e4.eventId,
       'ready',
       e5.eventId,
     ]);
-    expect(again.messages[2]).toMatchObject({ resume: { status: 'replayed', count: 2 } });
-    expect(again.events()[0]).toEqual(fromOccupancyChange(e3));
+    expect(again.messages[3]).toMatchObject({ resume: { status: 'replayed', count: 3 } });
+    expect(again.events()[1]).toEqual(fromOccupancyChange(e3));
   });
 
-  it('replays a change recorded after the cursor even when it happened before it (commit order, not time order)', async () => {
+  it('replays a change recorded after the cursor even when it happened before it (position order, not time order)', async () => {
     const t = await readerTenant();
     const [one, two] = instances as [(typeof instances)[0], (typeof instances)[0]];
     const first = await connect(one.port, { headers: { 'x-api-key': t.apiKey } });
@@ -632,6 +658,126 @@ describe('live updates over WebSocket', () => {
       query: { since: new Date(cursor.time).toISOString() },
     });
     expect(since.events()).toEqual(replayed);
+  });
+
+  it('replays what was positioned before the cursor but reached the client after it: committed later, or on a partition fetched later (lookback)', async () => {
+    const t = await readerTenant();
+    const gw = gateway();
+    const [one, two] = instances as [(typeof instances)[0], (typeof instances)[0]];
+    const first = await connect(one.port, { headers: { 'x-api-key': t.apiKey } });
+    const tx = new pg.Client({ connectionString: config.postgres.migrateUrl });
+    await tx.connect();
+    try {
+      // Positioned first, committed last: its transaction is still open when the cursor is delivered.
+      const inFlight = alert(t, 'device');
+      await tx.query('BEGIN');
+      await recordAlerts([inFlight], tx);
+      // Committed before the cursor, their records not yet delivered (other partitions, fetched later).
+      const delayed = change(t);
+      await record([delayed]);
+      const raise = alert(t, { gatewayId: gw });
+      await recordAlerts([raise]);
+      const cursor = change(t);
+      await record([cursor]);
+      await publish([cursor]);
+      await first.until(() => first.events().length === 1);
+      first.ws.close();
+      await first.closed;
+      await tx.query('COMMIT');
+      const ids = [inFlight, delayed, raise, cursor].map((x) => x.eventId);
+      expect(ascending(await positions(ids))).toBe(true);
+      const again = await connect(two.port, {
+        headers: { 'x-api-key': t.apiKey },
+        query: { lastEventId: cursor.eventId },
+      });
+      // Up to `ready` (the cursor itself is not replayed; instance two may deliver it live afterwards).
+      expect(again.messages.slice(0, 4)).toEqual([
+        fromLivenessAlert(inFlight),
+        fromOccupancyChange(delayed),
+        fromLivenessAlert(raise),
+        {
+          type: 'ready',
+          tenantId: t.tenantId,
+          kinds: [...liveEventKinds],
+          resume: { status: 'replayed', count: 3 },
+        },
+      ]);
+    } finally {
+      await tx.end();
+    }
+  });
+
+  it('does not replay what was recorded longer than the lookback before the cursor', async () => {
+    const t = await readerTenant();
+    const lookback = liveOptions.replayLookbackMs;
+    const at = Date.now() - 1_000;
+    // In position order: a raise and a change recorded 1 ms too early, a change exactly at the lookback's start,
+    // the raise's clear (recorded now, after the cursor's time but positioned before it), the cursor.
+    const oldRaise = alert(t, { gatewayId: gateway() });
+    await recordAlerts([oldRaise], su, new Date(at - lookback - 1));
+    const tooOld = change(t);
+    await record([tooOld], new Date(at - lookback - 1));
+    const edge = change(t);
+    await record([edge], new Date(at - lookback));
+    const clear = alert(t, { gatewayId: oldRaise.entityId }, oldRaise);
+    await recordAlerts([clear]);
+    const cursor = change(t);
+    await record([cursor], new Date(at));
+    const ids = [oldRaise, tooOld, edge, clear, cursor].map((x) => x.eventId);
+    expect(ascending(await positions(ids))).toBe(true);
+    const again = await connect(instances[0]!.port, {
+      headers: { 'x-api-key': t.apiKey },
+      query: { lastEventId: cursor.eventId },
+    });
+    expect(again.messages).toEqual([
+      fromOccupancyChange(edge),
+      fromLivenessAlert(clear),
+      {
+        type: 'ready',
+        tenantId: t.tenantId,
+        kinds: [...liveEventKinds],
+        resume: { status: 'replayed', count: 2 },
+      },
+    ]);
+  });
+
+  it("answers another tenant's event id as an unknown cursor, and replays none of that tenant's events", async () => {
+    const port = instances[0]!.port;
+    const t = await readerTenant();
+    const [before, cursor] = [change(t), change(t)];
+    await record([before, cursor]);
+    const resync = [
+      {
+        type: 'ready',
+        tenantId: b.tenantId,
+        kinds: [...liveEventKinds],
+        resume: { status: 'resync', reason: 'cursor-unknown' },
+      },
+    ];
+    const foreign = await connect(port, {
+      headers: { 'x-api-key': b.apiKey },
+      query: { lastEventId: cursor.eventId },
+    });
+    const unknown = await connect(port, {
+      headers: { 'x-api-key': b.apiKey },
+      query: { lastEventId: randomUUID() },
+    });
+    expect(foreign.messages).toEqual(resync);
+    expect(unknown.messages).toEqual(resync);
+    // The same id is a cursor for its own tenant (with the lookback's `before`).
+    const own = await connect(port, {
+      headers: { 'x-api-key': t.apiKey },
+      query: { lastEventId: cursor.eventId },
+    });
+    expect(own.messages).toEqual([
+      fromOccupancyChange(before),
+      {
+        type: 'ready',
+        tenantId: t.tenantId,
+        kinds: [...liveEventKinds],
+        resume: { status: 'replayed', count: 1 },
+      },
+    ]);
   });
 
   it('tells the client to resync when the gap cannot be replayed', async () => {

@@ -22,6 +22,8 @@ export const livePath = '/api/v6/live';
 export interface LiveOptions {
   replayMaxEvents: number;
   replayWindowMs: number;
+  /** Events positioned before a resume cursor and recorded at most this long before it are replayed too. */
+  replayLookbackMs: number;
   maxBufferedBytes: number;
   heartbeatMs: number;
   maxConnectionMs: number;
@@ -145,6 +147,7 @@ export function attachLiveServer(server: Server, deps: LiveServerDeps): LiveServ
       replayEvents(db, principal.tenantId, resume, kinds, {
         maxEvents: options.replayMaxEvents,
         windowMs: options.replayWindowMs,
+        lookbackMs: options.replayLookbackMs,
       }),
     ).then(
       (result) => connection.finishReplay(result.events, result.resume),

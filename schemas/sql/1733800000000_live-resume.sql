@@ -1,12 +1,13 @@
--- Live updates' resume cursor (issue 5, item 6; api/live/replay.ts): a commit-ordered position on every row the
--- WebSocket replay reads, so a reconnecting client gets what was recorded after the event it saw last, even a
--- change recorded later with an earlier time (another partition, a late uplink), which the former (time, id)
--- cursor skipped.
+-- Live updates' resume cursor (issue 5, item 6; api/live/replay.ts): a position on every row the WebSocket replay
+-- reads, so a reconnecting client gets what was recorded after the event it saw last, even a change recorded later
+-- with an earlier time (another partition, a late uplink), which the former (time, id) cursor skipped.
 --
 -- One sequence for every replayable kind, so a replay merges occupancy changes and liveness alerts in one order
 -- and any replayable event's id is a cursor. Filled by the database (column DEFAULT, and a trigger for an alert's
--- clear, which updates the raise's row in place): writers do not change. The position is taken at insert, which is
--- commit order for writes that do not overlap in time; see the README (Live updates) for what that leaves open.
+-- clear, which updates the raise's row in place): writers do not change. The position is taken at insert, not at
+-- commit: it is not commit order for writes that overlap in time, nor the order a client receives records of
+-- different partitions in. Migration 1734500000000 adds when each position was taken, for the replay's lookback
+-- over positions just before the cursor; see the README (Live updates) for what is guaranteed.
 --
 -- Rows written before this migration keep a NULL position: they are not replayed, and a cursor among them asks
 -- the client to resync (they are older than any replay window by the time it matters). No table rewrite.
