@@ -5,7 +5,8 @@
  *   parent -> { type: 'prepare', ... }   build every topic and body, connect the MQTT publisher; -> 'ready'
  *   parent -> { type: 'run', phase }     send them all ('mqtt': QoS 1, up to `mqttWindow` PUBLISHes awaiting
  *                                        their PUBACK; 'http': `httpClients` keep-alive node:http clients);
- *                                        -> { type: 'done', phase, failed }
+ *                                        -> { type: 'done', phase, failed }; with `warmup: true`, the
+ *                                        separate warm-up set (other frame counters) instead
  *   parent -> { type: 'exit' }           disconnect and exit.
  *
  * Bodies are built before the parent starts its clock, so only sending them is in the measured time.
@@ -32,17 +33,27 @@ export interface PrepareMessage {
   encoding: EventEncoding;
   mqttWindow: number;
   httpClients: number;
+  /** Uplinks per source sent untimed before the measured ones (`run` with `warmup: true`). */
+  warmup: number;
 }
 
-export type GeneratorCommand = PrepareMessage | { type: 'run'; phase: Phase } | { type: 'exit' };
+export type GeneratorCommand =
+  PrepareMessage | { type: 'run'; phase: Phase; warmup?: boolean } | { type: 'exit' };
 export type Phase = 'mqtt' | 'http';
 export type GeneratorReply = { type: 'ready' } | { type: 'done'; phase: Phase; failed: number };
 
 interface Prepared {
   options: PrepareMessage;
   publisher: mqtt.MqttClient;
-  mqtt: Array<{ topic: string; body: Buffer }>;
+  mqtt: MqttMessage[];
   http: Buffer[];
+  /** `warmup` uplinks per source, sent untimed first so the bridge runs compiled code when the clock starts. */
+  warm: { mqtt: MqttMessage[]; http: Buffer[] };
+}
+
+interface MqttMessage {
+  topic: string;
+  body: Buffer;
 }
 
 /** Uplink `i` of the run: devices in turn, each with rising frame counters (HTTP ones offset, never duplicates). */
@@ -60,22 +71,27 @@ function build(options: PrepareMessage, i: number, fCntOffset: number): Buffer {
 
 async function prepare(options: PrepareMessage): Promise<Prepared> {
   const publisher = await mqtt.connectAsync(options.mqttUrl, { clientId: options.clientId });
-  return {
-    options,
-    publisher,
-    mqtt: Array.from({ length: options.count }, (_, i) => ({
+  const mqttMessages = (n: number, fCntOffset: number) =>
+    Array.from({ length: n }, (_, i) => ({
       topic: eventTopic(
         defaultApplicationId,
         options.devEuis[i % options.devEuis.length]!.toLowerCase(),
         'up',
       ),
-      body: build(options, i, 0),
-    })),
-    http: Array.from({ length: options.count }, (_, i) => build(options, i, 1_000_000)),
+      body: build(options, i, fCntOffset),
+    }));
+  const httpBodies = (n: number, fCntOffset: number) =>
+    Array.from({ length: n }, (_, i) => build(options, i, fCntOffset));
+  return {
+    options,
+    publisher,
+    mqtt: mqttMessages(options.count, 0),
+    http: httpBodies(options.count, 1_000_000),
+    warm: { mqtt: mqttMessages(options.warmup, 2_000_000), http: httpBodies(options.warmup, 3_000_000) },
   };
 }
 
-async function runMqtt({ publisher, mqtt: messages, options }: Prepared): Promise<number> {
+async function runMqtt({ publisher, options }: Prepared, messages: MqttMessage[]): Promise<number> {
   const inFlight = new Set<Promise<unknown>>();
   let failed = 0;
   for (const { topic, body } of messages) {
@@ -111,7 +127,7 @@ function post(url: URL, agent: Agent, body: Buffer, contentType: string): Promis
   });
 }
 
-async function runHttp({ http: bodies, options }: Prepared): Promise<number> {
+async function runHttp({ options }: Prepared, bodies: Buffer[]): Promise<number> {
   const url = new URL(options.httpUrl);
   const agent = new Agent({ keepAlive: true, maxSockets: options.httpClients });
   const contentType = options.encoding === 'json' ? 'application/json' : 'application/protobuf';
@@ -143,7 +159,11 @@ process.on('message', (command: GeneratorCommand) => {
         return reply({ type: 'ready' });
       case 'run': {
         if (!prepared) throw new Error('run before prepare');
-        const failed = command.phase === 'mqtt' ? await runMqtt(prepared) : await runHttp(prepared);
+        const { mqtt: mqttMessages, http: httpBodies } = command.warmup ? prepared.warm : prepared;
+        const failed =
+          command.phase === 'mqtt'
+            ? await runMqtt(prepared, mqttMessages)
+            : await runHttp(prepared, httpBodies);
         return reply({ type: 'done', phase: command.phase, failed });
       }
       case 'exit':
