@@ -7,6 +7,7 @@ import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
 import type { Logger } from '../lib/logger.js';
 import { createTestTopic } from '../lib/testing/kafka-control.js';
+import { discardMqttSessions } from '../lib/testing/mqtt-session.js';
 
 /**
  * The whole platform in one process against the real local services, with its own topics, consumer group and
@@ -96,6 +97,7 @@ export async function startPipeline(run: string, logger: Logger, partitions = 3)
       await api.stop();
       await pipeline.stopProcessor();
       await ingest.stop();
+      await discardMqttSessions(config.mqtt.url, [`ingest-${run}`]);
       await pipelinePool.end();
       await apiPool.end();
     },

@@ -12,6 +12,7 @@ import { createKafka } from '../lib/kafka/client.js';
 import { createLogger } from '../lib/logger.js';
 import { createTestTenant, eventually, type TestTenant } from '../lib/testing/fixtures.js';
 import { createTestTopic, kafkaControl } from '../lib/testing/kafka-control.js';
+import { discardMqttSessions } from '../lib/testing/mqtt-session.js';
 import type { ChirpStackEventType, EventEncoding } from './chirpstack/event-types.js';
 import { outcomeCounts, total } from './metrics.js';
 import { start } from './service.js';
@@ -127,6 +128,7 @@ afterAll(async () => {
   await chirpstackProducer?.disconnect();
   await reader?.disconnect();
   await ingest?.stop();
+  await discardMqttSessions(config.mqtt.url, [`ingest-int-${run}`]);
   await pool?.end();
   redis?.disconnect();
 });

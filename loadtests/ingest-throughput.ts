@@ -8,7 +8,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
-import mqtt from 'mqtt';
 import { testTopics } from '../e2e/pipeline.js';
 import type { EventEncoding } from '../ingest/chirpstack/event-types.js';
 import { start } from '../ingest/service.js';
@@ -19,6 +18,7 @@ import { createSchemaRegistry } from '../lib/kafka/avro.js';
 import { createKafka } from '../lib/kafka/client.js';
 import { createLogger } from '../lib/logger.js';
 import { createTestTopic } from '../lib/testing/kafka-control.js';
+import { discardMqttSessions } from '../lib/testing/mqtt-session.js';
 import type { GeneratorCommand, GeneratorReply, Phase } from './ingest-load-generator.js';
 import { createBenchTenant } from './pipeline-throughput.js';
 
@@ -218,9 +218,7 @@ export async function ingestThroughput({
   } finally {
     await generator.stop();
     await ingest.stop();
-    // The bridge's session is persistent (clean=false) and the local Mosquitto queues without bound: left behind,
-    // it would collect every later run's messages. Connecting once with a clean session discards it.
-    await (await mqtt.connectAsync(config.mqtt.url, { clientId: `ingest-${run}`, clean: true })).endAsync();
+    await discardMqttSessions(config.mqtt.url, [`ingest-${run}`]);
     await pool.end();
   }
 }

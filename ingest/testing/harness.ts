@@ -1,7 +1,6 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import type { Consumer } from 'kafkajs';
-import mqtt from 'mqtt';
 import pg from 'pg';
 import { loadConfig, type Config } from '../../lib/config.js';
 import { createPool, type Pool } from '../../lib/db/pool.js';
@@ -10,6 +9,7 @@ import { createKafka } from '../../lib/kafka/client.js';
 import { createLogger } from '../../lib/logger.js';
 import { createTestTenant, type TestTenant } from '../../lib/testing/fixtures.js';
 import { createTestTopic } from '../../lib/testing/kafka-control.js';
+import { discardMqttSessions } from '../../lib/testing/mqtt-session.js';
 import { outcomeCounts } from '../metrics.js';
 import { start, type IngestDeps } from '../service.js';
 
@@ -141,11 +141,7 @@ export async function startIngestHarness(
       await ingest.stop();
       await pool.end();
       await db.end();
-      // Ends the persistent sessions, so the shared broker does not keep queueing for clients that are gone.
-      for (const clientId of [mqttClientId, ...peers.map((p) => p.clientId)]) {
-        const cleaner = await mqtt.connectAsync(config.mqtt.url, { clientId, clean: true });
-        await cleaner.endAsync();
-      }
+      await discardMqttSessions(config.mqtt.url, [mqttClientId, ...peers.map((p) => p.clientId)]);
     },
   };
 }
