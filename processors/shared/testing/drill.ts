@@ -694,6 +694,18 @@ export interface ChangeTopicRecord {
  * Every record of the occupancy-change topic, read from the beginning up to the high watermarks taken first,
  * in partition order.
  */
+/** How many records the change topic holds now (all partitions). */
+export async function changeTopicSize(kafka: Kafka, world: DrillWorld): Promise<number> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const ends = await admin.fetchTopicOffsets(world.topics.occupancyChanges);
+    return ends.reduce((n, p) => n + Number(p.high) - Number(p.low), 0);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
 export async function readChangeTopic(
   kafka: Kafka,
   world: DrillWorld,
