@@ -32,10 +32,10 @@ export type OccupancyProcessor = Processor & { relay: OutboxRelay | undefined };
 
 /**
  * The runtime's pipelined group commit (processors/runtime/processor.ts): one transaction over several
- * partitions' chunks, up to 4,000 uplinks. Measured on the occupancy benchmark: about twice the throughput of one
+ * partitions' chunks, up to 10,000 uplinks. Measured on the occupancy benchmark: about twice the throughput of one
  * transaction per partition chunk, and p99 uplink -> change ~100 ms instead of seconds at 2,000/s (README).
  */
-export const occupancyDefaults = { partitionsConsumedConcurrently: 8, maxBatch: 4_000 } as const;
+export const occupancyDefaults = { partitionsConsumedConcurrently: 8, maxBatch: 10_000 } as const;
 
 /**
  * The occupancy processor on the shared runtime (processors/runtime): uplinks in, debounced space states,
