@@ -320,9 +320,16 @@ describe('fault drills: 0 lost and 0 duplicated occupancy changes, display comma
     await produce(drill, 0, 0.4);
     await appliedAtLeast(drill, 300);
     const before = await child.errors();
+    const logBefore = (await child.logText()).length;
     await kafkaControl(config.kafka.controlPort, 'down 1');
-    // Down until the processors felt it: the outbox relay's sends have failed past the client's retries.
-    await feltBy(child, before);
+    // Down until the processors felt it: the outbox relay's sends failed past the client's retries, or (when the
+    // relay had nothing left to send) their Kafka clients could not reach the broker.
+    await eventually(
+      async () =>
+        (await child.errors()) > before || /ECONNREFUSED/.test((await child.logText()).slice(logBefore)),
+      (felt) => felt,
+      { timeoutMs: 45_000, intervalMs: 100 },
+    );
     await kafkaControl(config.kafka.controlPort, 'up 1');
     await produce(drill, 0.4, 1);
     await awaitSettled(drill);

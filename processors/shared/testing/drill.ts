@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
@@ -424,6 +424,8 @@ export interface ProcessorsChild {
   processed(): Promise<Map<string, number>>;
   /** The sum of `processor_errors_total` (every processor, code and handling), from the child's /metrics. */
   errors(): Promise<number>;
+  /** The child's log so far (JSON lines, warn and above, kafkajs' connection errors included). */
+  logText(): Promise<string>;
 }
 
 /**
@@ -434,7 +436,8 @@ export async function spawnProcessors(world: DrillWorld, name: string): Promise<
   const port = await freePort();
   const logDir = join(process.env.PARKING_DATA_DIR ?? '.data', 'log');
   await mkdir(logDir, { recursive: true });
-  const log = createWriteStream(join(logDir, `drill-${world.run}-${name}.log`), { flags: 'a' });
+  const logPath = join(logDir, `drill-${world.run}-${name}.log`);
+  const log = createWriteStream(logPath, { flags: 'a' });
   const t = world.topics;
   const g = world.groups;
   const child = spawn(process.execPath, ['--import', 'tsx', 'processors/main.ts'], {
@@ -514,6 +517,7 @@ export async function spawnProcessors(world: DrillWorld, name: string): Promise<
       for (const m of text.matchAll(/^processor_errors_total\{[^}]*\} (\d+)$/gm)) sum += Number(m[1]);
       return sum;
     },
+    logText: () => readFile(logPath, 'utf8'),
   };
 }
 
