@@ -7,6 +7,7 @@ import {
   type DeviceSnapshot,
   type Outcome,
   type Plan,
+  type Snapshot,
   type SyncItem,
 } from './decide.js';
 
@@ -33,7 +34,7 @@ describe('plan', () => {
   const cases: Array<{
     name: string;
     item: SyncItem;
-    snapshot: DeviceSnapshot | null;
+    snapshot: Snapshot | null;
     expect: Partial<Plan>;
   }> = [
     {
@@ -78,6 +79,12 @@ describe('plan', () => {
       snapshot: null,
       expect: { call: 'deleteGateway', gatewayId: 'aa00000000000001' },
     },
+    {
+      name: 'a deleted device another tenant has registered since is not deleted from ChirpStack',
+      item: { ...item, inChirpstack: true },
+      snapshot: { kind: 'registered-elsewhere' },
+      expect: { call: 'skip' },
+    },
   ];
   for (const c of cases) it(c.name, () => expect(plan(c.item, c.snapshot)).toMatchObject(c.expect));
 
@@ -121,6 +128,13 @@ describe('outcome', () => {
     result: CallResult;
     expect: Partial<Outcome>;
   }> = [
+    {
+      name: 'skipped (registered in another tenant): synced, not ours in ChirpStack, no attempt counted',
+      item: { ...item, attempts: 2, inChirpstack: true },
+      plan: { call: 'skip' },
+      result: { ok: true },
+      expect: { status: 'synced', syncedVersion: 4, attempts: 0, inChirpstack: false, lastErrorCode: null },
+    },
     {
       name: 'success: synced at the version sent, errors cleared',
       item: { ...item, attempts: 2 },

@@ -189,6 +189,19 @@ export interface Outcome {
   lastError: string | null;
 }
 
+/** The row in sync with ChirpStack at the claimed version (which has it, or not). */
+function synced(item: SyncItem, inChirpstack: boolean): Outcome {
+  return {
+    status: 'synced',
+    attempts: 0,
+    inChirpstack,
+    syncedVersion: item.version,
+    retryInMs: null,
+    lastErrorCode: null,
+    lastError: null,
+  };
+}
+
 export function outcome(
   item: SyncItem,
   chosen: Plan,
@@ -198,39 +211,13 @@ export function outcome(
 ): Outcome {
   if (chosen.call === 'none')
     return fail('failed', item.attempts + 1, chosen.code, chosen.message, null, item.inChirpstack);
-  if (chosen.call === 'skip')
-    return {
-      status: 'synced',
-      attempts: 0,
-      inChirpstack: false,
-      syncedVersion: item.version,
-      retryInMs: null,
-      lastErrorCode: null,
-      lastError: null,
-    };
+  // Another tenant's registration owns ChirpStack's entity now: this row is done, without a call.
+  if (chosen.call === 'skip') return synced(item, false);
   const creating = chosen.call === 'createDevice' || chosen.call === 'createGateway';
   const deleting = chosen.call === 'deleteDevice' || chosen.call === 'deleteGateway';
   // Deleted, or already not there: ChirpStack no longer has it, which is what the platform says.
-  if (deleting && (result.ok || result.code === 'NOT_FOUND'))
-    return {
-      status: 'synced',
-      attempts: 0,
-      inChirpstack: false,
-      syncedVersion: item.version,
-      retryInMs: null,
-      lastErrorCode: null,
-      lastError: null,
-    };
-  if (result.ok)
-    return {
-      status: 'synced',
-      attempts: 0,
-      inChirpstack: true,
-      syncedVersion: item.version,
-      retryInMs: null,
-      lastErrorCode: null,
-      lastError: null,
-    };
+  if (deleting && (result.ok || result.code === 'NOT_FOUND')) return synced(item, false);
+  if (result.ok) return synced(item, true);
   const attempts = item.attempts + 1;
   // ChirpStack already has it (made by hand, or our earlier create's answer was lost): update it next, at once.
   // An update of something ChirpStack no longer has: create it. Both count as attempts, so they cannot loop.
