@@ -35,7 +35,11 @@ export type OccupancyProcessor = Processor & { relay: OutboxRelay | undefined };
  * partitions' chunks, up to 10,000 uplinks. Measured on the occupancy benchmark: about twice the throughput of one
  * transaction per partition chunk, and p99 uplink -> change ~100 ms instead of seconds at 2,000/s (README).
  */
-export const occupancyDefaults = { partitionsConsumedConcurrently: 8, maxBatch: 10_000 } as const;
+export const occupancyDefaults = {
+  partitionsConsumedConcurrently: 8,
+  maxBatch: 10_000,
+  committers: 2,
+} as const;
 
 /**
  * The occupancy processor on the shared runtime (processors/runtime): uplinks in, debounced space states,

@@ -36,8 +36,9 @@ import { writeOutbox, type OutboxMessage } from './outbox.js';
  *   sent twice if the process dies between the two (at least once).
  * - Bounded. At most `maxBatch` records per transaction; kafkajs fetches at most `maxBytesPerPartition`.
  * - Pipelined group commit (opt-in, `partitionsConsumedConcurrently` > 1). eachBatch only decodes and queues
- *   (at most 4 × `maxBatch` records); one committer applies the queue, several partitions and fetches per
- *   transaction (offset rows locked in partition order), up to `maxBatch` records: `apply` then sees several
+ *   (at most 4 × `maxBatch` records); one committer per lane (`committers`, partition mod lanes) applies its
+ *   queue, several partitions and fetches per transaction (offset rows locked in partition order), up to
+ *   `maxBatch` records: `apply` then sees several
  *   partitions' records, each partition's in offset order, one partition after the other. The fence above still
  *   decides what is applied. A chunk with an undecodable record, and every chunk of a shared transaction that
  *   failed non-retriably, is applied alone with the rules above; a retriable failure retries the whole
@@ -73,6 +74,12 @@ export interface ProcessorOptions {
    * transaction per partition chunk, and `apply` sees one partition's records at a time).
    */
   partitionsConsumedConcurrently?: number;
+  /**
+   * Pipelined mode only: transactions in flight at once, each over its own partitions (partition mod
+   * `committers`), so the database works on several batches at a time (default 1). Partitions never share a
+   * committer's transaction with another lane, so offsets and per-key order stay as with one.
+   */
+  committers?: number;
   sessionTimeoutMs?: number;
   heartbeatIntervalMs?: number;
   drainMs?: number;
@@ -101,6 +108,7 @@ export interface Processor extends Service {
 const defaults = {
   maxBatch: 1_000,
   partitionsConsumedConcurrently: 1,
+  committers: 1,
   sessionTimeoutMs: 10_000,
   heartbeatIntervalMs: 1_000,
   drainMs: 10_000,
@@ -265,8 +273,10 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
 
   /**
    * Pipelined group commit (partitionsConsumedConcurrently > 1). eachBatch decodes its chunk, queues it and
-   * returns, so kafkajs fetches the next records while ONE committer applies what is queued: each transaction
-   * takes the queued chunks (several partitions, several fetches) up to `maxBatch` records. Returning before the
+   * returns, so kafkajs fetches the next records while a committer applies what is queued: each transaction
+   * takes its lane's queued chunks (several partitions, several fetches) up to `maxBatch` records; lanes
+   * (`committers`) own disjoint partitions, so their transactions never lock the same offset rows, and one key's
+   * records (one partition) are committed in order by one lane. Returning before the
    * transaction loses nothing: the offset that counts is the one in PostgreSQL, moved only by that transaction;
    * a crash drops the queue and the restart resumes from the stored offsets, and a chunk fetched twice (after a
    * seek or a rebalance) is skipped by the offset fence. The queue holds at most 4 × `maxBatch` records
@@ -279,14 +289,22 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     decoded: readonly T[] | undefined;
     highWatermark: string;
   }
-  const queue: QueuedChunk[] = [];
+  /** One queue and committer per lane; a partition always goes to lane `partition % committers`. */
+  interface Lane {
+    queue: QueuedChunk[];
+    committer: Promise<void> | undefined;
+  }
+  const lanes: Lane[] = Array.from({ length: Math.max(1, options.committers) }, () => ({
+    queue: [],
+    committer: undefined,
+  }));
+  const laneOf = (partition: number): Lane => lanes[partition % lanes.length]!;
   let queuedRecords = 0;
-  let committer: Promise<void> | undefined;
   const roomWaiters = new Set<() => void>();
   const maxQueued = options.maxBatch * 4;
 
-  function dequeue(count: number): QueuedChunk[] {
-    const taken = queue.splice(0, count);
+  function dequeue(lane: Lane, count: number): QueuedChunk[] {
+    const taken = lane.queue.splice(0, count);
     for (const chunk of taken) queuedRecords -= chunk.messages.length;
     for (const wake of roomWaiters) wake();
     return taken;
@@ -343,6 +361,7 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
   /** A gap (records before this chunk were never applied): drop the partition's queued chunks, fetch again. */
   function seekBack(partition: number, storedOffset: bigint, offset: string): void {
     logger.warn({ processor: name, partition, offset }, new GapError(storedOffset).message);
+    const { queue } = laneOf(partition);
     for (let i = queue.length - 1; i >= 0; i--)
       if (queue[i]!.key.partition === partition) {
         queuedRecords -= queue[i]!.messages.length;
@@ -380,10 +399,11 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
     await sleep(delay);
   }
 
-  async function drainQueue(): Promise<void> {
+  async function drainQueue(lane: Lane): Promise<void> {
+    const { queue } = lane;
     while (queue.length > 0) {
       if (queue[0]!.decoded === undefined) {
-        const [chunk] = dequeue(1);
+        const [chunk] = dequeue(lane, 1);
         if (await commitAlone(chunk!)) afterCommit([chunk!], new Map());
         continue;
       }
@@ -395,7 +415,7 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
         (count === 0 || size + queue[count]!.messages.length <= options.maxBatch)
       )
         size += queue[count++]!.messages.length;
-      const chunks = dequeue(count);
+      const chunks = dequeue(lane, count);
       for (let attempt = 1; ; attempt++) {
         try {
           const gaps = await commitGroup(chunks);
@@ -448,15 +468,15 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
       .catch((error: unknown) => logger.debug({ err: error }, 'informational Kafka commit failed'));
   }
 
-  function startCommitter(): void {
-    if (committer) return;
+  function startCommitter(lane: Lane): void {
+    if (lane.committer) return;
     // setImmediate: the other partitions of the same fetch, decoding concurrently, join the first transaction.
-    committer = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(drainQueue)
+    lane.committer = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(() => drainQueue(lane))
       .catch((error: unknown) => logger.error({ err: error, processor: name }, 'committer failed'))
       .finally(() => {
-        committer = undefined;
-        if (queue.length > 0 && running) startCommitter();
+        lane.committer = undefined;
+        if (lane.queue.length > 0 && running) startCommitter(lane);
       });
   }
 
@@ -490,9 +510,10 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
       await heartbeat();
     }
     if (!alive()) return false;
-    queue.push({ key, messages, decoded, highWatermark });
+    const lane = laneOf(key.partition);
+    lane.queue.push({ key, messages, decoded, highWatermark });
     queuedRecords += messages.length;
-    startCommitter();
+    startCommitter(lane);
     return true;
   }
 
@@ -616,7 +637,7 @@ export async function startProcessor<T>(deps: ProcessorDeps<T>): Promise<Process
       const drained = (async () => {
         await restarting?.catch(() => undefined);
         await consumer.disconnect();
-        while (committer) await committer;
+        for (const lane of lanes) while (lane.committer) await lane.committer;
         await admin.disconnect();
       })();
       const timeout = new Promise<'timeout'>((resolve) =>
