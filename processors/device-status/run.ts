@@ -36,7 +36,7 @@ export async function startDeviceStatus(deps: DeviceStatusDeps): Promise<Process
     metrics: deps.metrics,
     deadLetterTopic: deps.topics.deadLetter,
   });
-  try {
+  return kit.build(async () => {
     const processor = await kit.consume<DeviceStatusRecord>({
       name: 'device-status',
       groupId: deps.groupId,
@@ -54,8 +54,5 @@ export async function startDeviceStatus(deps: DeviceStatusDeps): Promise<Process
       assigned: () => processor.assigned(),
       stop: kit.stop,
     };
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
+  });
 }

@@ -77,7 +77,7 @@ export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
     // Dead letters of the ticks (a bad display code, an exhausted job) go through the outbox.
     relayTopics: [deps.topics.deadLetter],
   });
-  try {
+  return kit.build(async () => {
     const deadLetters = kit.deadLetters!;
     const settings: DisplaySettings = {
       display: {
@@ -154,10 +154,7 @@ export async function startDisplays(deps: DisplaysDeps): Promise<Displays> {
     kit.tick({ name: 'display', everyMs: deps.tick.everyMs, step: tickOnce });
     logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'displays and downlinks running');
     return { changes, outcomes, tickOnce, stop: kit.stop };
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
+  });
 }
 
 /** `downlink_events_total{event}`: the downlink reducer's effects (send-downlink, downlink-confirmed, ...). */

@@ -83,10 +83,8 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
     deadLetterTopic: deps.topics.deadLetter,
     relayTopics: deps.relay === false ? [] : [deps.topics.livenessAlerts],
   });
-  try {
-    const admin = deps.kafka.admin();
-    await admin.connect();
-    kit.add({ stop: () => admin.disconnect() });
+  return kit.build(async () => {
+    const admin = await kit.connectAdmin();
     const gatePolicy = deps.raiseGate ?? defaultRaiseGate;
     let gate = closedGate;
     const deferredTicks = counterOnce(kit.metrics, {
@@ -139,8 +137,5 @@ export async function startLiveness(deps: LivenessDeps): Promise<Liveness> {
       tickOnce,
       stop: kit.stop,
     };
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
+  });
 }

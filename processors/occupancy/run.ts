@@ -61,7 +61,7 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<OccupancyProc
     deadLetterTopic: deps.topics.deadLetter,
     relayTopics: deps.relay === false ? [] : [deps.topics.occupancyChanges],
   });
-  try {
+  return kit.build(async () => {
     const processor = await kit.consume<UplinkRecord>({
       name: 'occupancy',
       groupId: deps.groupId,
@@ -80,8 +80,5 @@ export async function startOccupancy(deps: OccupancyDeps): Promise<OccupancyProc
       relay: kit.relay,
       stop: kit.stop,
     };
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
+  });
 }

@@ -109,14 +109,7 @@ export async function startReservations(deps: ReservationsDeps): Promise<Reserva
     help: 'Lifecycle ticks that judged no no-show because the occupancy consumer was behind (or its lag unknown)',
     labelNames: [],
   });
-  const admin = deps.kafka.admin();
-  try {
-    await admin.connect();
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
-  kit.add({ stop: () => admin.disconnect() });
+  const admin = await kit.build(() => kit.connectAdmin());
   const gatePolicy = deps.judgeGate ?? defaultJudgeGate;
   let gate = closedGate;
 

@@ -60,7 +60,7 @@ export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
     if (r.ignored.noSite > 0) ignored.inc({ reason: 'no-site' }, r.ignored.noSite);
     if (r.ignored.lateDropped > 0) ignored.inc({ reason: 'late-dropped' }, r.ignored.lateDropped);
   };
-  try {
+  return kit.build(async () => {
     const changes = await kit.consume<OccupancyChangeRecord>({
       name: 'rollups',
       groupId: deps.groupIds.changes,
@@ -94,10 +94,7 @@ export async function startRollups(deps: RollupsDeps): Promise<Rollups> {
     kit.tick({ name: 'rollups', everyMs: deps.tick.everyMs, step: tickOnce });
     logger.info({ tickMs: deps.tick.everyMs, topics: deps.topics }, 'rollups running');
     return { changes, uplinks, tickOnce, stop: kit.stop };
-  } catch (error) {
-    await kit.stop();
-    throw error;
-  }
+  });
 }
 
 /** `rollup_records_ignored_total{reason}`: records without a site (no-site) or beyond the late horizon. */

@@ -1,5 +1,5 @@
 import type { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
-import type { Kafka, Producer } from 'kafkajs';
+import type { Admin, Kafka, Producer } from 'kafkajs';
 import { Registry } from 'prom-client';
 import type { Pool } from '../../lib/db/pool.js';
 import { registerValueSchema, type AvroSerde } from '../../lib/kafka/avro.js';
@@ -58,6 +58,13 @@ export interface ProcessorKit {
   addRelay(relay: Service & { kick(): void }): void;
   /** A component stopped with the kit (before the components added earlier). */
   add(service: Service): void;
+  /** A connected Kafka admin client (e.g. for `storedLag`), disconnected with the kit. */
+  connectAdmin(): Promise<Admin>;
+  /**
+   * Runs a processor's wiring on the kit and returns what it built; if the wiring fails, everything the kit
+   * started so far is stopped before the error is rethrown (no producer or relay left running).
+   */
+  build<R>(wire: () => Promise<R>): Promise<R>;
   stop(): Promise<void>;
 }
 
@@ -142,6 +149,20 @@ export async function startProcessorKit(deps: ProcessorKitDeps): Promise<Process
     },
     add(service) {
       services.push(service);
+    },
+    async connectAdmin() {
+      const admin = deps.kafka.admin();
+      await admin.connect();
+      services.push({ stop: () => admin.disconnect() });
+      return admin;
+    },
+    async build(wire) {
+      try {
+        return await wire();
+      } catch (error) {
+        await stopAll(services);
+        throw error;
+      }
     },
     stop: () => stopAll(services),
   };
